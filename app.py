@@ -1,0 +1,258 @@
+"""HTTP routes and schedules of the service desk. Each one parses, calls a service,
+and maps the outcome to a response; the business lives in chalicelib."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalice import Chalice, Rate, Response
+from chalice.app import Request
+
+from chalicelib import bootstrap
+from chalicelib.domain.case import Channel, Language, choose_language
+from chalicelib.services.intake import (
+    IdempotencyKeyReused,
+    Receipt,
+    TooManySubmissions,
+    submit_complaint,
+)
+from chalicelib.services.outbox import drain_outbox
+from chalicelib.services.status import customer_view
+from chalicelib.settings import get_settings
+from chalicelib.web import forms
+from chalicelib.web.openapi import openapi_document
+
+app = Chalice(app_name="service-desk")
+app.log.setLevel(logging.INFO)
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None
+    return request
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+    )
+
+
+def _errors(status: int, errors: list[dict[str, str]], **extra: Any) -> Response:
+    headers = {"Retry-After": str(extra["retry_after_seconds"])} if extra else None
+    return _json(status, {"errors": errors, **extra}, headers)
+
+
+def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=body, status_code=status, headers={**HTML, **(headers or {})})
+
+
+def _page_language(request: Request, fallback: Language | None = None) -> Language:
+    query = request.query_params or {}
+    return choose_language(
+        query.get("lang"),
+        None if fallback else request.headers.get("accept-language"),
+        fallback or get_settings().default_language,
+    )
+
+
+def _base_url(request: Request) -> str:
+    configured = get_settings().public_base_url
+    if configured:
+        return str(configured).rstrip("/")
+    host = request.headers.get("host", "localhost")
+    scheme = request.headers.get("x-forwarded-proto", "http")
+    domain = request.context.get("domainName", "")
+    stage = request.context.get("stage", "")
+    # The execute-api address carries the stage in its path; a custom domain does not.
+    prefix = f"/{stage}" if stage and domain.endswith(".amazonaws.com") else ""
+    return f"{scheme}://{host}{prefix}"
+
+
+def _raw_body(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    if len(raw) > forms.MAX_BODY_BYTES:
+        raise _BodyTooLarge()
+    return raw
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _submit(request: Request, data: Any, channel: Channel, key: str | None,
+            language: Language) -> Receipt | None:
+    complaint = forms.parse_complaint(data, today=bootstrap.now().date(), language=language)
+    return submit_complaint(
+        bootstrap.case_store(),
+        get_settings(),
+        complaint,
+        now=bootstrap.now(),
+        base_url=_base_url(request),
+        channel=channel,
+        idempotency_key=forms.valid_idempotency_key(key),
+        client_address=request.context.get("identity", {}).get("sourceIp"),
+        accept_language=request.headers.get("accept-language"),
+    )
+
+
+def storage_trouble_is_503(view: Callable[..., Response]) -> Callable[..., Response]:
+    """AWS trouble is ours, not the customer's: 503 and a retry, never a bare 500."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except (ClientError, BotoCoreError) as error:
+            app.log.exception("storage unavailable: %s", error)
+            return _errors(
+                503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
+            )
+
+    return wrapped
+
+
+# -- the customer's side -------------------------------------------------------------
+
+
+@app.route("/", methods=["GET"])
+def complaint_form() -> Response:
+    from chalicelib.web import pages
+
+    language = _page_language(_request())
+    page = pages.complaint_form(language, idempotency_key=uuid.uuid4().hex)
+    return _html(200, page, NO_STORE)
+
+
+@app.route("/", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
+@storage_trouble_is_503
+def submit_complaint_form() -> Response:
+    from chalicelib.web import pages
+
+    request = _request()
+    values: dict[str, str] = {}
+    language = _page_language(request)
+    try:
+        values = forms.form_values(_raw_body(request))
+        language = choose_language(values.get("language"), None, language)
+        receipt = _submit(
+            request,
+            forms.complaint_data_from_form(values),
+            Channel.WEB_FORM,
+            values.get("idempotency_key"),
+            language,
+        )
+    except _BodyTooLarge:
+        return _html(413, pages.message_page(language, "error_title", "> 64 KiB"))
+    except forms.BadRequest as bad:
+        errors = {forms.INPUT_FOR_FIELD.get(e["field"], "body"): e["message"] for e in bad.errors}
+        page = pages.complaint_form(
+            language,
+            idempotency_key=values.get("idempotency_key") or uuid.uuid4().hex,
+            values=values,
+            errors=errors,
+        )
+        return _html(400, page, NO_STORE)
+    except TooManySubmissions as limited:
+        text = pages.UI[language]["too_many"].format(minutes=limited.retry_after_seconds // 60 + 1)
+        return _html(
+            429, pages.message_page(language, "error_title", text),
+            {"Retry-After": str(limited.retry_after_seconds)},
+        )
+    except IdempotencyKeyReused:
+        page = pages.complaint_form(language, idempotency_key=uuid.uuid4().hex, values=values)
+        return _html(400, page, NO_STORE)
+    if receipt is None:
+        text = pages.UI[language]["received_text"]
+        return _html(200, pages.message_page(language, "received", text))
+    # Post/redirect/get: reloading the confirmation never submits again.
+    location = f"{receipt.status_url}?submitted=1&lang={language.value}"
+    return Response(body="", status_code=303, headers={"Location": location, **NO_STORE})
+
+
+@app.route("/api/cases", methods=["POST"], content_types=["application/json"])
+@storage_trouble_is_503
+def create_case() -> Response:
+    request = _request()
+    try:
+        receipt = _submit(
+            request,
+            forms.json_body(_raw_body(request)),
+            Channel.API,
+            request.headers.get("idempotency-key"),
+            Language.EN,
+        )
+    except _BodyTooLarge:
+        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
+    except forms.BadRequest as bad:
+        return _errors(400, bad.errors)
+    except IdempotencyKeyReused as reused:
+        return _errors(422, [{"field": "Idempotency-Key", "message": str(reused)}])
+    except TooManySubmissions as limited:
+        field = "customer.email" if limited.which == "email" else "client"
+        return _errors(
+            429, [{"field": field, "message": str(limited)}],
+            retry_after_seconds=limited.retry_after_seconds,
+        )
+    if receipt is None:
+        return _json(202, {"status": "received"})
+    return _json(201, receipt.as_dict(), {"Location": receipt.status_url})
+
+
+@app.route("/status/{token}", methods=["GET"])
+@storage_trouble_is_503
+def case_status_page(token: str) -> Response:
+    from chalicelib.web import pages
+
+    request = _request()
+    view = customer_view(bootstrap.case_store(), token) if len(token) <= 100 else None
+    if view is None:
+        language = _page_language(request)
+        text = pages.UI[language]["not_found_text"]
+        return _html(404, pages.message_page(language, "not_found", text), NO_STORE)
+    language = _page_language(request, fallback=view.case.language)
+    query = request.query_params or {}
+    page = pages.case_status(
+        view,
+        language,
+        just_submitted=query.get("submitted") == "1",
+        status_url=f"{_base_url(request)}/status/{token}",
+    )
+    return _html(200, page, {**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+@app.route("/api/status/{token}", methods=["GET"])
+@storage_trouble_is_503
+def case_status(token: str) -> Response:
+    view = customer_view(bootstrap.case_store(), token) if len(token) <= 100 else None
+    if view is None:
+        return _errors(404, [{"field": "token", "message": "no case for this link"}])
+    return _json(200, view.as_dict(), NO_STORE)
+
+
+@app.route("/api/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    return _json(200, openapi_document())
+
+
+# -- schedules -----------------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def send_outbox(event: Any) -> dict[str, int]:
+    """Send what committed changes left in the outbox (e-mails), with retries."""
+    report = drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), bootstrap.now())
+    if report.sent or report.retried or report.failed:
+        app.log.info("outbox: %s", report)
+    return report.__dict__

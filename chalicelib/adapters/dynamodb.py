@@ -1,0 +1,387 @@
+"""The case store on one DynamoDB table.
+
+Item layout (PK / SK):
+  CASE#<id>            / CASE                  the case (version-checked), gsi1: customer, gsi2: status
+  CASE#<id>            / EVENT#<at>#<n>        its history, append-only
+  CASE#<id>            / OUTBOX#<id>           side effects; on the sparse ``due`` index while pending
+  CASENO#<number>      / CASENO                case number → case id (unique)
+  TOKEN#<sha256>       / TOKEN                 customer status token → case id (unique)
+  IDEMPOTENCY#<sha256> / IDEMPOTENCY           the first receipt for an Idempotency-Key (TTL)
+  RATE#<name>#<key>    / RATE                  submissions in one hour window (TTL)
+  COUNTER#case_number  / COUNTER               the case-number sequence
+Lookups by number and token are items, not index entries, so a customer who opens the
+status link a moment after submitting reads it strongly consistently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+
+from chalicelib.domain.case import Case, CaseEvent
+from chalicelib.services.ports import (
+    AlreadySubmitted,
+    IdempotencyRecord,
+    NewCase,
+    OutboxMessage,
+    RateLimitReached,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+DUE_INDEX = "due"
+OUTBOX_DUE_PARTITION = "OUTBOX"
+OUTBOX_LEASE = timedelta(minutes=5)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def timestamp(moment: datetime) -> str:
+    """Fixed-width UTC text, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _case_key(case_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"CASE#{case_id}"}, "SK": {"S": "CASE"}}
+
+
+def _case_from(item: dict[str, Any]) -> Case:
+    return Case.model_validate(from_item(item)["case"])
+
+
+def _outbox_from(values: dict[str, Any]) -> OutboxMessage:
+    return OutboxMessage(
+        message_id=values["message_id"],
+        case_id=values["case_id"],
+        template=values["template"],
+        payload=values["payload"],
+        due_at=datetime.fromisoformat(values["due_at"]),
+        attempts=int(values.get("attempts", 0)),
+    )
+
+
+class DynamoCaseStore:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        # Created on first use, not at import: cheaper cold starts, and moto sees it.
+        if self._client is None:
+            self._client = boto3.client(
+                "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4})
+            )
+        return self._client
+
+    # -- writing a new case ------------------------------------------------------------
+
+    def next_case_sequence(self) -> int:
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": "COUNTER#case_number"}, "SK": {"S": "COUNTER"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["n"]["N"])
+
+    def create_case(self, new: NewCase, now: datetime) -> None:
+        case = new.case
+        case_doc = case.model_dump(mode="json")
+        created = timestamp(case.created_at)
+        token_hash = hashlib.sha256(new.status_token.encode()).hexdigest()
+        new_only = "attribute_not_exists(PK)"
+        items: list[Any] = []
+        idempotency_at = rate_limits_at = -1
+        if new.idempotency is not None:
+            record = new.idempotency
+            idempotency_at = len(items)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item(
+                            {
+                                "PK": f"IDEMPOTENCY#{record.key_hash}",
+                                "SK": "IDEMPOTENCY",
+                                "fingerprint": record.fingerprint,
+                                "receipt": record.receipt,
+                                "expires": _epoch(record.expires_at),
+                            }
+                        ),
+                        "ConditionExpression": "attribute_not_exists(PK) OR expires < :now",
+                        "ExpressionAttributeValues": {":now": {"N": str(_epoch(now))}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            )
+        rate_limits_at = len(items)
+        for counter in new.rate_limits:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": {"PK": {"S": f"RATE#{counter.key}"}, "SK": {"S": "RATE"}},
+                        "UpdateExpression": "ADD n :one SET expires = :expires",
+                        "ConditionExpression": "attribute_not_exists(n) OR n < :limit",
+                        "ExpressionAttributeValues": {
+                            ":one": {"N": "1"},
+                            ":limit": {"N": str(counter.limit)},
+                            ":expires": {"N": str(_epoch(counter.window_ends_at) + 3600)},
+                        },
+                    }
+                }
+            )
+        items.append(
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": to_item(
+                        {
+                            "PK": f"CASE#{case.case_id}",
+                            "SK": "CASE",
+                            "type": "case",
+                            "case": case_doc,
+                            "version": case.version,
+                            "status_token": new.status_token,
+                            "gsi1pk": f"CUSTOMER#{case.customer.email.lower()}",
+                            "gsi1sk": created,
+                            "gsi2pk": f"STATUS#{case.status.value}",
+                            "gsi2sk": created,
+                        }
+                    ),
+                    "ConditionExpression": new_only,
+                }
+            }
+        )
+        for pk, sk in (
+            (f"CASENO#{case.case_number}", "CASENO"),
+            (f"TOKEN#{token_hash}", "TOKEN"),
+        ):
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item({"PK": pk, "SK": sk, "case_id": case.case_id}),
+                        "ConditionExpression": new_only,
+                    }
+                }
+            )
+        items.append({"Put": {"TableName": self.table_name, "Item": self._event_item(new.event)}})
+        for message in new.outbox:
+            items.append(
+                {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
+            )
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            if idempotency_at >= 0 and reasons[idempotency_at].get("Code") == (
+                "ConditionalCheckFailed"
+            ):
+                old = from_item(reasons[idempotency_at]["Item"])
+                raise AlreadySubmitted(
+                    IdempotencyRecord(
+                        key_hash=old["PK"].removeprefix("IDEMPOTENCY#"),
+                        fingerprint=old["fingerprint"],
+                        receipt=old["receipt"],
+                        expires_at=datetime.fromtimestamp(int(old["expires"]), UTC),
+                    )
+                ) from None
+            for offset, counter in enumerate(new.rate_limits):
+                if reasons[rate_limits_at + offset].get("Code") == "ConditionalCheckFailed":
+                    raise RateLimitReached(counter) from None
+            raise
+
+    @staticmethod
+    def _event_item(event: CaseEvent) -> dict[str, Any]:
+        return to_item(
+            {
+                "PK": f"CASE#{event.case_id}",
+                "SK": f"EVENT#{timestamp(event.at)}#{uuid.uuid4().hex[:8]}",
+                "type": "event",
+                "event": event.model_dump(mode="json"),
+            }
+        )
+
+    def _outbox_item(self, message: OutboxMessage) -> dict[str, Any]:
+        return to_item(
+            {
+                "PK": f"CASE#{message.case_id}",
+                "SK": f"OUTBOX#{message.message_id}",
+                "type": "outbox",
+                "message_id": message.message_id,
+                "case_id": message.case_id,
+                "template": message.template,
+                "payload": message.payload,
+                "due_at": message.due_at.isoformat(),
+                "attempts": message.attempts,
+                "state": "pending",
+                "due_pk": OUTBOX_DUE_PARTITION,
+                "due_sk": f"{timestamp(message.due_at)}#{message.message_id}",
+            }
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get_case(self, case_id: str) -> Case | None:
+        response = self.client.get_item(
+            TableName=self.table_name, Key=_case_key(case_id), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return _case_from(item) if item else None
+
+    def _case_via(self, pk: str, sk: str) -> Case | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": pk}, "SK": {"S": sk}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return self.get_case(item["case_id"]["S"]) if item else None
+
+    def find_case_by_token(self, status_token: str) -> Case | None:
+        token_hash = hashlib.sha256(status_token.encode()).hexdigest()
+        return self._case_via(f"TOKEN#{token_hash}", "TOKEN")
+
+    def find_case_by_number(self, case_number: str) -> Case | None:
+        return self._case_via(f"CASENO#{case_number}", "CASENO")
+
+    def case_history(self, case_id: str) -> list[CaseEvent]:
+        events: list[CaseEvent] = []
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :events)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CASE#{case_id}"},
+                ":events": {"S": "EVENT#"},
+            },
+            ScanIndexForward=False,
+        ):
+            events.extend(
+                CaseEvent.model_validate(from_item(item)["event"]) for item in page["Items"]
+            )
+        return events
+
+    # -- the outbox --------------------------------------------------------------------
+
+    def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="due_pk = :p AND due_sk < :bound",
+            ExpressionAttributeValues={
+                ":p": {"S": OUTBOX_DUE_PARTITION},
+                # '$' sorts after '#', so every message due at or before now is included.
+                ":bound": {"S": f"{timestamp(now)}$"},
+            },
+            Limit=limit,
+        )
+        messages = []
+        for item in response["Items"]:
+            keys = from_item(item)
+            case_id = keys["PK"].removeprefix("CASE#")
+            message_id = keys["SK"].removeprefix("OUTBOX#")
+            messages.append(
+                OutboxMessage(
+                    message_id=message_id, case_id=case_id, template="", payload={}, due_at=now
+                )
+            )
+        return messages
+
+    def _outbox_key(self, message: OutboxMessage) -> dict[str, Any]:
+        return {
+            "PK": {"S": f"CASE#{message.case_id}"},
+            "SK": {"S": f"OUTBOX#{message.message_id}"},
+        }
+
+    def claim_outbox(self, message: OutboxMessage, now: datetime) -> OutboxMessage | None:
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=self._outbox_key(message),
+                UpdateExpression="SET lease_until = :lease ADD attempts :one",
+                ConditionExpression=(
+                    "#state = :pending AND (attribute_not_exists(lease_until) "
+                    "OR lease_until < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":lease": {"S": timestamp(now + OUTBOX_LEASE)},
+                    ":now": {"S": timestamp(now)},
+                    ":pending": {"S": "pending"},
+                    ":one": {"N": "1"},
+                },
+                ExpressionAttributeNames={"#state": "state"},
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return _outbox_from(from_item(response["Attributes"]))
+
+    def outbox_sent(self, message: OutboxMessage, now: datetime, receipt: str) -> None:
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._outbox_key(message),
+            UpdateExpression=(
+                "SET #state = :sent, sent_at = :now, provider_id = :receipt "
+                "REMOVE due_pk, due_sk, lease_until"
+            ),
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":sent": {"S": "sent"},
+                ":now": {"S": timestamp(now)},
+                ":receipt": {"S": receipt},
+            },
+        )
+
+    def outbox_retry(
+        self, message: OutboxMessage, now: datetime, error: str, retry_at: datetime | None
+    ) -> None:
+        if retry_at is None:
+            # Given up: off the due index, kept on the case with the reason.
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._outbox_key(message),
+                UpdateExpression=(
+                    "SET #state = :failed, last_error = :error, failed_at = :now "
+                    "REMOVE due_pk, due_sk, lease_until"
+                ),
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": "failed"},
+                    ":error": {"S": error[:1000]},
+                    ":now": {"S": timestamp(now)},
+                },
+            )
+            return
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=self._outbox_key(message),
+            UpdateExpression="SET last_error = :error, due_sk = :due REMOVE lease_until",
+            ExpressionAttributeValues={
+                ":error": {"S": error[:1000]},
+                ":due": {"S": f"{timestamp(retry_at)}#{message.message_id}"},
+            },
+        )

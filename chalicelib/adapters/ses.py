@@ -1,0 +1,37 @@
+"""Sends e-mail through Amazon SES; optionally also drops each message as an .eml file
+(the local stack does, so a person can open what the customer would get)."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+
+if TYPE_CHECKING:
+    from mypy_boto3_ses import SESClient
+
+
+class SesMailer:
+    def __init__(self, drop_dir: Path | None = None, client: SESClient | None = None) -> None:
+        self.drop_dir = drop_dir
+        self._client = client
+
+    @property
+    def client(self) -> SESClient:
+        if self._client is None:
+            self._client = boto3.client("ses")
+        return self._client
+
+    def send(self, message: EmailMessage) -> str:
+        raw = message.as_bytes()
+        response = self.client.send_raw_email(RawMessage={"Data": raw})
+        provider_id = response["MessageId"]
+        if self.drop_dir is not None:
+            self.drop_dir.mkdir(parents=True, exist_ok=True)
+            case_id = re.sub(r"[^A-Za-z0-9_-]", "", str(message.get("X-Case-Id", "")))
+            name = f"{case_id or 'mail'}-{re.sub(r'[^A-Za-z0-9_-]', '', provider_id)}.eml"
+            (self.drop_dir / name).write_bytes(raw)
+        return provider_id

@@ -1,0 +1,31 @@
+"""Wires the real adapters, once per Lambda container, on first use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from chalicelib.adapters.dynamodb import DynamoCaseStore
+from chalicelib.adapters.ses import SesMailer
+from chalicelib.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def case_store() -> DynamoCaseStore:
+    return DynamoCaseStore(get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def mailer() -> SesMailer:
+    return SesMailer(drop_dir=get_settings().mail_drop_dir)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def reset() -> None:
+    """Forget settings and clients (tests change the environment between cases)."""
+    get_settings.cache_clear()
+    case_store.cache_clear()
+    mailer.cache_clear()

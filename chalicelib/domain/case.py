@@ -1,0 +1,270 @@
+"""Cases: what a customer reports, and the record the service centre keeps of it.
+
+Pure domain code: no AWS, no web framework. Time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+
+class CaseKind(StrEnum):
+    """The kinds of problem a customer can report on the complaint form."""
+
+    ENQUIRY = "enquiry"
+    ORDER_CANCEL = "order_cancel"
+    ORDER_CHANGE = "order_change"
+    NOT_AS_DESCRIBED = "not_as_described"
+    WRONG_ITEM = "wrong_item"
+    MISSING_ITEM = "missing_item"
+    NOT_RECEIVED = "not_received"
+    QUALITY_PROBLEM = "quality_problem"
+    RETURN_REQUEST = "return_request"
+    REPAIR_REQUEST = "repair_request"
+    SERVICE_COMPLAINT = "service_complaint"
+
+
+# Web-shop complaints about an order cannot be checked without the order number.
+KINDS_NEEDING_AN_ORDER = frozenset(
+    {
+        CaseKind.ORDER_CANCEL,
+        CaseKind.ORDER_CHANGE,
+        CaseKind.NOT_AS_DESCRIBED,
+        CaseKind.WRONG_ITEM,
+        CaseKind.MISSING_ITEM,
+        CaseKind.NOT_RECEIVED,
+        CaseKind.RETURN_REQUEST,
+    }
+)
+
+
+class CaseStatus(StrEnum):
+    NEW = "new"
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+class Channel(StrEnum):
+    WEB_FORM = "web_form"
+    API = "api"
+
+
+def _plain_text(value: str, *, multiline: bool) -> str:
+    """Customer text is kept exactly as typed, but must be storable, printable text.
+
+    Lone surrogates cannot be stored as UTF-8; control characters in a one-line field
+    (a name ends up in an e-mail header) are never typed by a person.
+    """
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            raise ValueError("contains an invalid character (unpaired surrogate)")
+        if category == "Cc" and ch not in allowed:
+            raise ValueError(f"contains a control character (U+{ord(ch):04X})")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _one_line(value: str) -> str:
+    return _plain_text(value, multiline=False)
+
+
+def _multi_line(value: str) -> str:
+    return _plain_text(value, multiline=True)
+
+
+OneLine = Annotated[str, AfterValidator(_one_line)]
+MultiLine = Annotated[str, AfterValidator(_multi_line)]
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: OneLine = Field(min_length=1, max_length=200)
+    email: EmailStr = Field(max_length=254)
+    phone: OneLine | None = Field(
+        default=None, max_length=40, pattern=r"^\+?[0-9 ()./-]{3,40}$"
+    )
+
+
+class Complaint(BaseModel):
+    """What a customer submits: the body of ``POST /api/cases`` and the web form."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "example": {
+                "kind": "wrong_item",
+                "customer": {"name": "王芳", "email": "wang.fang@example.com"},
+                "order_ref": "SO-2026-1042",
+                "description": "收到的是蓝色，订的是红色。",
+                "language": "zh",
+            }
+        },
+    )
+
+    kind: CaseKind
+    customer: Customer
+    order_ref: OneLine | None = Field(default=None, max_length=64, validate_default=True)
+    product: OneLine | None = Field(default=None, max_length=200)
+    serial_no: OneLine | None = Field(default=None, max_length=64)
+    purchase_date: date | None = None
+    description: MultiLine = Field(min_length=1, max_length=5000)
+    language: Language | None = None
+    website: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Honeypot: leave it out. A submission that fills it is dropped.",
+    )
+
+    @field_validator("purchase_date")
+    @classmethod
+    def _not_in_the_future(cls, value: date | None, info: ValidationInfo) -> date | None:
+        today = (info.context or {}).get("today")
+        if value is not None and today is not None and value > today:
+            raise ValueError("cannot be in the future")
+        return value
+
+    @field_validator("order_ref")
+    @classmethod
+    def _order_kinds_need_an_order(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("kind") in KINDS_NEEDING_AN_ORDER:
+            raise ValueError("an order number is needed for this kind of problem")
+        return value
+
+    @property
+    def is_from_a_bot(self) -> bool:
+        return bool(self.website)
+
+    def fingerprint_fields(self) -> dict[str, Any]:
+        """What makes two submissions 'the same request' for idempotency."""
+        return self.model_dump(mode="json", exclude={"website"})
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    case_number: str
+    kind: CaseKind
+    status: CaseStatus
+    customer: Customer
+    order_ref: str | None = None
+    product: str | None = None
+    serial_no: str | None = None
+    purchase_date: date | None = None
+    description: str
+    language: Language
+    channel: Channel
+    created_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+
+
+class CaseEvent(BaseModel):
+    """One line of a case's history: who did what, when, and what changed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    at: datetime
+    actor: str
+    action: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    visible_to_customer: bool = False
+
+
+def format_case_number(sequence: int, prefix: str) -> str:
+    """Short, human, unique and increasing: 'AS000042' is read out as 'A S forty-two'.
+
+    Zero-padding to six digits keeps text order and number order the same up to a
+    million cases; past that the number simply grows a digit.
+    """
+    if sequence < 1:
+        raise ValueError("case numbers start at 1")
+    return f"{prefix}{sequence:06d}"
+
+
+def open_case(
+    complaint: Complaint,
+    *,
+    case_id: str,
+    case_number: str,
+    language: Language,
+    channel: Channel,
+    now: datetime,
+) -> tuple[Case, CaseEvent]:
+    """A new case and the first line of its history."""
+    case = Case(
+        case_id=case_id,
+        case_number=case_number,
+        kind=complaint.kind,
+        status=CaseStatus.NEW,
+        customer=complaint.customer,
+        order_ref=complaint.order_ref,
+        product=complaint.product,
+        serial_no=complaint.serial_no,
+        purchase_date=complaint.purchase_date,
+        description=complaint.description,
+        language=language,
+        channel=channel,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    event = CaseEvent(
+        case_id=case_id,
+        at=now,
+        actor=f"customer:{complaint.customer.email}",
+        action="case_received",
+        before=None,
+        after={"status": case.status.value, "kind": case.kind.value},
+        visible_to_customer=True,
+    )
+    return case, event
+
+
+def choose_language(
+    explicit: Language | str | None, accept_language: str | None, default: Language
+) -> Language:
+    """The language the customer asked for, else the browser's first choice we speak."""
+    if explicit:
+        try:
+            return Language(explicit)
+        except ValueError:
+            pass
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        primary = tag.split("-")[0]
+        if primary in Language._value2member_map_:
+            return Language(primary)
+    return default

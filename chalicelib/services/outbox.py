@@ -1,0 +1,92 @@
+"""The outbox sender: drains due messages with a lease, retries with back-off."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from chalicelib.domain.case import CaseKind, Language
+from chalicelib.domain.messages import EmailText, case_received_email
+from chalicelib.services.ports import CaseStore, Mailer, OutboxMessage
+from chalicelib.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownTemplate(Exception):
+    pass
+
+
+def render(message: OutboxMessage, settings: Settings) -> EmailText:
+    payload = message.payload
+    if message.template == "case_received":
+        return case_received_email(
+            language=Language(payload["language"]),
+            customer_name=payload["customer_name"],
+            case_number=payload["case_number"],
+            kind=CaseKind(payload["kind"]),
+            status_url=payload["status_url"],
+            company_name=settings.company_name,
+            signature=settings.email_signature,
+        )
+    raise UnknownTemplate(message.template)
+
+
+def compose(message: OutboxMessage, settings: Settings) -> EmailMessage:
+    text = render(message, settings)
+    email = EmailMessage()
+    email["Subject"] = text.subject
+    email["From"] = formataddr((settings.company_name, settings.mail_from))
+    email["To"] = formataddr((message.payload["customer_name"], message.payload["to"]))
+    email["Message-ID"] = make_msgid(idstring=message.message_id, domain="service-desk")
+    email["X-Case-Id"] = message.case_id
+    email.set_content(text.text)
+    email.add_alternative(text.html, subtype="html")
+    return email
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """1, 2, 4, … minutes, at most an hour between tries."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def drain_outbox(
+    store: CaseStore, mailer: Mailer, settings: Settings, now: datetime
+) -> DrainReport:
+    sent = retried = failed = skipped = 0
+    for due in store.due_outbox(now, settings.outbox_batch_size):
+        message = store.claim_outbox(due, now)
+        if message is None:
+            skipped += 1
+            continue
+        try:
+            provider_id = mailer.send(compose(message, settings))
+        except Exception as error:  # any failure: record it, never lose the message
+            give_up = message.attempts >= settings.outbox_max_attempts or isinstance(
+                error, UnknownTemplate
+            )
+            retry_at = None if give_up else now + retry_delay(message.attempts)
+            store.outbox_retry(message, now, f"{type(error).__name__}: {error}", retry_at)
+            logger.warning(
+                "outbox message %s attempt %d failed: %s", message.message_id,
+                message.attempts, error,
+            )
+            if give_up:
+                failed += 1
+            else:
+                retried += 1
+            continue
+        store.outbox_sent(message, now, provider_id)
+        sent += 1
+    return DrainReport(sent=sent, retried=retried, failed=failed, skipped=skipped)

@@ -1,0 +1,102 @@
+"""The small interfaces the use cases talk to. Adapters implement them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from chalicelib.domain.case import Case, CaseEvent
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A side effect (an e-mail, later a sheet row) waiting to be sent.
+
+    Written in the same transaction as the change that caused it, so nothing is sent
+    for a change that did not commit and nothing committed goes unsent.
+    """
+
+    message_id: str
+    case_id: str
+    template: str
+    payload: dict[str, Any]
+    due_at: datetime
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    key_hash: str
+    fingerprint: str
+    receipt: dict[str, Any]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RateLimitCounter:
+    """One fixed window ("this e-mail, this hour") with its cap."""
+
+    name: str
+    key: str
+    limit: int
+    window_ends_at: datetime
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """Everything that is written, all or nothing, when a case is opened."""
+
+    case: Case
+    event: CaseEvent
+    status_token: str
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    idempotency: IdempotencyRecord | None = None
+    rate_limits: list[RateLimitCounter] = field(default_factory=list)
+
+
+class AlreadySubmitted(Exception):
+    """The idempotency key was used before; the earlier record is attached."""
+
+    def __init__(self, record: IdempotencyRecord) -> None:
+        super().__init__("idempotency key already used")
+        self.record = record
+
+
+class RateLimitReached(Exception):
+    def __init__(self, counter: RateLimitCounter) -> None:
+        super().__init__(f"rate limit reached: {counter.name}")
+        self.counter = counter
+
+
+class CaseStore(Protocol):
+    def next_case_sequence(self) -> int: ...
+
+    def create_case(self, new: NewCase, now: datetime) -> None:
+        """Write the case, its event, outbox, idempotency record and counters in one
+        transaction. Raises AlreadySubmitted or RateLimitReached and writes nothing."""
+
+    def find_case_by_token(self, status_token: str) -> Case | None: ...
+
+    def find_case_by_number(self, case_number: str) -> Case | None: ...
+
+    def case_history(self, case_id: str) -> list[CaseEvent]:
+        """Newest first."""
+
+    def due_outbox(self, now: datetime, limit: int) -> list[OutboxMessage]: ...
+
+    def claim_outbox(self, message: OutboxMessage, now: datetime) -> OutboxMessage | None:
+        """Take a lease on a due message; None if another sender has it or it is done."""
+
+    def outbox_sent(self, message: OutboxMessage, now: datetime, receipt: str) -> None: ...
+
+    def outbox_retry(
+        self, message: OutboxMessage, now: datetime, error: str, retry_at: datetime | None
+    ) -> None:
+        """Schedule another attempt, or (retry_at None) give up and record why."""
+
+
+class Mailer(Protocol):
+    def send(self, message: EmailMessage) -> str:
+        """Send and return the provider's message id."""

@@ -1,0 +1,177 @@
+"""The OpenAPI 3.1 document served at /api/openapi.json, built from the pydantic models
+that validate the requests, so the description cannot drift from the code."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from chalicelib.domain.case import CaseKind, CaseStatus, Complaint
+
+
+class ReceiptBody(BaseModel):
+    case_id: str
+    case_number: str = Field(examples=["AS000042"])
+    status: CaseStatus
+    status_url: str = Field(description="The customer's private link; keep it secret.")
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["customer.email"])
+    message: str
+
+
+class ErrorsBody(BaseModel):
+    errors: list[FieldError]
+    retry_after_seconds: int | None = None
+
+
+class HistoryLine(BaseModel):
+    at: str
+    action: str
+
+
+class CustomerName(BaseModel):
+    name: str
+
+
+class CaseStatusBody(BaseModel):
+    case_number: str
+    kind: CaseKind
+    status: CaseStatus
+    language: str
+    created_at: str
+    updated_at: str
+    customer: CustomerName
+    order_ref: str | None
+    product: str | None
+    serial_no: str | None
+    purchase_date: str | None
+    description: str
+    history: list[HistoryLine]
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _errors(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(ErrorsBody)}
+
+
+TOKEN = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "description": "The unguessable token from the customer's status link.",
+    "schema": {"type": "string"},
+}
+LANG = {
+    "name": "lang",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": ["zh", "en"]},
+    "description": "Page language; default from Accept-Language.",
+}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models: list[type[BaseModel]] = [Complaint, ReceiptBody, ErrorsBody, CaseStatusBody]
+    schemas: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    form_fields: dict[str, Any] = {
+        "type": "object",
+        "description": "The same fields as the JSON body, flat: name, email, phone, kind, "
+        "order_ref, product, serial_no, purchase_date, description, language, "
+        "website (honeypot), idempotency_key.",
+        "additionalProperties": {"type": "string"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "After-sales service desk",
+            "version": "1.0.0",
+            "description": "Customers report problems; each becomes a case.",
+        },
+        "paths": {
+            "/": {
+                "get": {
+                    "summary": "The complaint form (Chinese or English)",
+                    "parameters": [LANG],
+                    "responses": {"200": _html("The form.")},
+                },
+                "post": {
+                    "summary": "Submit the complaint form",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": form_fields}},
+                    },
+                    "responses": {
+                        "303": {"description": "Accepted: see the confirmation at Location."},
+                        "400": _html("The form again, with the bad fields marked."),
+                        "413": _html("Too large."),
+                        "429": _html("Too many submissions; try again later."),
+                    },
+                },
+            },
+            "/api/cases": {
+                "post": {
+                    "summary": "Report a problem: open a case",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": "Retries with the same key return the same case.",
+                            "schema": {"type": "string", "maxLength": 255},
+                        }
+                    ],
+                    "requestBody": {"required": True, "content": _json(Complaint)},
+                    "responses": {
+                        "201": {"description": "The case was opened.", "content": _json(ReceiptBody)},
+                        "202": {"description": "Dropped (the honeypot field was filled)."},
+                        "400": _errors("Every bad field, with a message."),
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        "422": _errors("Idempotency-Key reused for a different body."),
+                        "429": _errors("Too many submissions; see Retry-After."),
+                        "503": _errors("Storage unavailable; retry with the same key."),
+                    },
+                }
+            },
+            "/status/{token}": {
+                "get": {
+                    "summary": "The customer's status page",
+                    "parameters": [TOKEN, LANG],
+                    "responses": {"200": _html("The case."), "404": _html("No such case.")},
+                }
+            },
+            "/api/status/{token}": {
+                "get": {
+                    "summary": "The customer's view of their case, as JSON",
+                    "parameters": [TOKEN],
+                    "responses": {
+                        "200": {"description": "The case.", "content": _json(CaseStatusBody)},
+                        "404": _errors("No such case."),
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1"}},
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }

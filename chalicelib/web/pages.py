@@ -1,0 +1,148 @@
+"""The customer's pages: the complaint form and the private status page.
+
+Jinja2 with autoescaping: whatever a customer typed is shown as text, never as markup.
+Jinja2 is imported on first render, so API-only cold starts do not pay for it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.domain.case import CaseKind, Language
+from chalicelib.domain.messages import HISTORY_LABELS, KIND_LABELS, STATUS_LABELS
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from chalicelib.services.status import CustomerCaseView
+
+UI: dict[Language, dict[str, str]] = {
+    Language.EN: {
+        "title": "Report a problem",
+        "intro": "Tell us what went wrong. We reply to every report; "
+        "you will get a case number and a private link to follow it.",
+        "name": "Your name",
+        "email": "E-mail",
+        "phone": "Phone (optional)",
+        "order_ref": "Order number",
+        "order_ref_hint": "Needed for problems with an order.",
+        "product": "Product / model",
+        "serial_no": "Serial number (optional)",
+        "purchase_date": "Purchase date (optional)",
+        "kind": "Kind of problem",
+        "choose": "Please choose…",
+        "description": "What happened?",
+        "submit": "Send report",
+        "website": "Leave this field empty",
+        "errors_title": "Please correct the marked fields.",
+        "switch": "中文",
+        "thanks": "Thank you, we have received your report.",
+        "your_number": "Your case number",
+        "keep_link": "Keep this private link to follow your case (do not share it):",
+        "status": "Status",
+        "history": "History",
+        "details": "Your report",
+        "case": "Case",
+        "received": "Received — thank you",
+        "received_text": "Your report has been received. We will contact you soon.",
+        "not_found": "No case here",
+        "not_found_text": "This link does not lead to a case. Please check the link in your e-mail.",
+        "error_title": "Something went wrong",
+        "too_many": "Too many reports were sent from here. Please try again in {minutes} minutes.",
+    },
+    Language.ZH: {
+        "title": "问题反馈",
+        "intro": "请告诉我们遇到了什么问题。每条反馈我们都会回复；"
+        "提交后您会得到一个单号和一个查看进度的私人链接。",
+        "name": "姓名",
+        "email": "电子邮件",
+        "phone": "电话（选填）",
+        "order_ref": "订单号",
+        "order_ref_hint": "订单相关的问题需要填写。",
+        "product": "产品 / 型号",
+        "serial_no": "序列号（选填）",
+        "purchase_date": "购买日期（选填）",
+        "kind": "问题类型",
+        "choose": "请选择…",
+        "description": "问题描述",
+        "submit": "提交反馈",
+        "website": "此栏请留空",
+        "errors_title": "请修改标出的栏目。",
+        "switch": "English",
+        "thanks": "谢谢，我们已收到您的反馈。",
+        "your_number": "您的单号",
+        "keep_link": "请保存此私人链接以查看处理进度（请勿转发）：",
+        "status": "状态",
+        "history": "处理记录",
+        "details": "您的反馈",
+        "case": "单号",
+        "received": "已收到，谢谢",
+        "received_text": "您的反馈已收到，我们会尽快与您联系。",
+        "not_found": "找不到该单",
+        "not_found_text": "此链接没有对应的单号，请核对邮件中的链接。",
+        "error_title": "出错了",
+        "too_many": "此处提交次数过多，请 {minutes} 分钟后再试。",
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _render(template: str, language: Language, **values: Any) -> str:
+    other = Language.EN if language is Language.ZH else Language.ZH
+    return _environment().get_template(template).render(
+        lang=language.value, other_lang=other.value, t=UI[language], **values
+    )
+
+
+def complaint_form(
+    language: Language,
+    *,
+    idempotency_key: str,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> str:
+    kinds = [(kind.value, KIND_LABELS[language][kind]) for kind in CaseKind]
+    return _render(
+        "form.html",
+        language,
+        kinds=kinds,
+        idempotency_key=idempotency_key,
+        values=values or {},
+        errors=errors or {},
+    )
+
+
+def case_status(view: CustomerCaseView, language: Language, *, just_submitted: bool,
+                status_url: str) -> str:
+    case = view.case
+    history = [
+        (event.at, HISTORY_LABELS[language].get(event.action, event.action))
+        for event in view.history
+    ]
+    return _render(
+        "status.html",
+        language,
+        case=case,
+        kind_label=KIND_LABELS[language][case.kind],
+        status_label=STATUS_LABELS[language][case.status],
+        history=history,
+        just_submitted=just_submitted,
+        status_url=status_url,
+    )
+
+
+def message_page(language: Language, title_key: str, text: str) -> str:
+    return _render("message.html", language, title=UI[language][title_key], text=text)
