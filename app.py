@@ -7,12 +7,11 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice import Chalice, Rate, Response
-from chalice.app import Request
+from chalice.app import Chalice, Rate, Request, Response
 
 from chalicelib import bootstrap
 from chalicelib.domain.case import Channel, Language, choose_language
@@ -59,7 +58,7 @@ def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Resp
 
 
 def _page_language(request: Request, fallback: Language | None = None) -> Language:
-    query = request.query_params or {}
+    query: Mapping[str, str] = request.query_params or {}
     return choose_language(
         query.get("lang"),
         None if fallback else request.headers.get("accept-language"),
@@ -82,6 +81,8 @@ def _base_url(request: Request) -> str:
 
 def _raw_body(request: Request) -> bytes:
     raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
     if len(raw) > forms.MAX_BODY_BYTES:
         raise _BodyTooLarge()
     return raw
@@ -222,7 +223,7 @@ def case_status_page(token: str) -> Response:
         text = pages.UI[language]["not_found_text"]
         return _html(404, pages.message_page(language, "not_found", text), NO_STORE)
     language = _page_language(request, fallback=view.case.language)
-    query = request.query_params or {}
+    query: Mapping[str, str] = request.query_params or {}
     page = pages.case_status(
         view,
         language,
@@ -252,7 +253,9 @@ def openapi() -> Response:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def send_outbox(event: Any) -> dict[str, int]:
     """Send what committed changes left in the outbox (e-mails), with retries."""
-    report = drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), bootstrap.now())
+    report = drain_outbox(
+        bootstrap.case_store(), bootstrap.mailer(), get_settings(), bootstrap.now()
+    )
     if report.sent or report.retried or report.failed:
         app.log.info("outbox: %s", report)
     return report.__dict__

@@ -1,14 +1,14 @@
 """The case store on one DynamoDB table.
 
 Item layout (PK / SK):
-  CASE#<id>            / CASE                  the case (version-checked), gsi1: customer, gsi2: status
-  CASE#<id>            / EVENT#<at>#<n>        its history, append-only
-  CASE#<id>            / OUTBOX#<id>           side effects; on the sparse ``due`` index while pending
-  CASENO#<number>      / CASENO                case number → case id (unique)
-  TOKEN#<sha256>       / TOKEN                 customer status token → case id (unique)
-  IDEMPOTENCY#<sha256> / IDEMPOTENCY           the first receipt for an Idempotency-Key (TTL)
-  RATE#<name>#<key>    / RATE                  submissions in one hour window (TTL)
-  COUNTER#case_number  / COUNTER               the case-number sequence
+  CASE#<id>            / CASE            the case (version-checked); gsi1 customer, gsi2 status
+  CASE#<id>            / EVENT#<at>#<n>  its history, append-only
+  CASE#<id>            / OUTBOX#<id>     side effects; on the sparse ``due`` index while pending
+  CASENO#<number>      / CASENO          case number → case id (unique)
+  TOKEN#<sha256>       / TOKEN           customer status token → case id (unique)
+  IDEMPOTENCY#<sha256> / IDEMPOTENCY     the first receipt for an Idempotency-Key (TTL)
+  RATE#<name>#<key>    / RATE            submissions in one hour window (TTL)
+  COUNTER#case_number  / COUNTER         the case-number sequence
 Lookups by number and token are items, not index entries, so a customer who opens the
 status link a moment after submitting reads it strongly consistently.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,7 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
 
 
-def from_item(item: dict[str, Any]) -> dict[str, Any]:
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
 
 

@@ -95,11 +95,19 @@ OneLine = Annotated[str, AfterValidator(_one_line)]
 MultiLine = Annotated[str, AfterValidator(_multi_line)]
 
 
+def _deliverable(value: str) -> str:
+    """Amazon SES delivers only to addresses whose part before the @ is ASCII (a non-ASCII
+    domain is sent as punycode); anything else would never get its confirmation."""
+    if not value.rpartition("@")[0].isascii():
+        raise ValueError("the part before the @ must use Latin letters, digits or . _ + -")
+    return value
+
+
 class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: OneLine = Field(min_length=1, max_length=200)
-    email: EmailStr = Field(max_length=254)
+    email: Annotated[EmailStr, AfterValidator(_deliverable)] = Field(max_length=254)
     phone: OneLine | None = Field(
         default=None, max_length=40, pattern=r"^\+?[0-9 ()./-]{3,40}$"
     )
@@ -262,6 +270,8 @@ def choose_language(
                 quality = float(params.strip()[2:])
             except ValueError:
                 quality = 0.0
+        if quality <= 0:  # q=0: "not this language" (RFC 9110)
+            continue
         ranked.append((-quality, position, tag.strip().lower()))
     for _, _, tag in sorted(ranked):
         primary = tag.split("-")[0]

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 
+from email_validator import validate_email
+
 from chalicelib.domain.case import CaseKind, Language
 from chalicelib.domain.messages import EmailText, case_received_email
 from chalicelib.services.ports import CaseStore, Mailer, OutboxMessage
@@ -40,7 +42,10 @@ def compose(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email = EmailMessage()
     email["Subject"] = text.subject
     email["From"] = formataddr((settings.company_name, settings.mail_from))
-    email["To"] = formataddr((message.payload["customer_name"], message.payload["to"]))
+    # Mail headers take ASCII addresses: an internationalised domain goes as punycode.
+    to = message.payload["to"]
+    to = validate_email(to, check_deliverability=False).ascii_email or to
+    email["To"] = formataddr((message.payload["customer_name"], to))
     email["Message-ID"] = make_msgid(idstring=message.message_id, domain="service-desk")
     email["X-Case-Id"] = message.case_id
     email.set_content(text.text)

@@ -138,7 +138,10 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "requestBody": {"required": True, "content": _json(Complaint)},
                     "responses": {
-                        "201": {"description": "The case was opened.", "content": _json(ReceiptBody)},
+                        "201": {
+                            "description": "The case was opened.",
+                            "content": _json(ReceiptBody),
+                        },
                         "202": {"description": "Dropped (the honeypot field was filled)."},
                         "400": _errors("Every bad field, with a message."),
                         "413": _errors("Body over 64 KiB."),

@@ -48,9 +48,11 @@ UI: dict[Language, dict[str, str]] = {
         "received": "Received — thank you",
         "received_text": "Your report has been received. We will contact you soon.",
         "not_found": "No case here",
-        "not_found_text": "This link does not lead to a case. Please check the link in your e-mail.",
+        "not_found_text": "This link does not lead to a case. "
+        "Please check the link in your e-mail.",
         "error_title": "Something went wrong",
-        "too_many": "Too many reports were sent from here. Please try again in {minutes} minutes.",
+        "too_many": "Too many reports were sent from here. "
+        "Please try again in {minutes} minutes.",
     },
     Language.ZH: {
         "title": "问题反馈",
