@@ -1,5 +1,10 @@
 """HTTP routes and schedules of the service desk. Each one parses, calls a service,
-and maps the outcome to a response; the business lives in chalicelib."""
+and maps the outcome to a response; the business lives in chalicelib.
+
+Business modules are imported inside the functions that use them: every Lambda function
+(the API, each schedule) then loads only what its own calls need, and `import app` (the
+cold start) stays close to importing Chalice and boto3 alone.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,16 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, Rate, Request, Response
 
-from chalicelib import bootstrap
-from chalicelib.domain.case import Channel, Language, choose_language
-from chalicelib.services.intake import (
-    IdempotencyKeyReused,
-    Receipt,
-    TooManySubmissions,
-    submit_complaint,
-)
-from chalicelib.services.outbox import drain_outbox
-from chalicelib.services.status import customer_view
-from chalicelib.settings import get_settings
-from chalicelib.web import forms
-from chalicelib.web.openapi import openapi_document
+if TYPE_CHECKING:
+    from chalicelib.domain.case import Channel, Language
+    from chalicelib.services.intake import Receipt
+
+MAX_BODY_BYTES = 64 * 1024
 
 app = Chalice(app_name="service-desk")
 app.log.setLevel(logging.INFO)
@@ -58,6 +55,9 @@ def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Resp
 
 
 def _page_language(request: Request, fallback: Language | None = None) -> Language:
+    from chalicelib.domain.case import choose_language
+    from chalicelib.settings import get_settings
+
     query: Mapping[str, str] = request.query_params or {}
     return choose_language(
         query.get("lang"),
@@ -67,6 +67,8 @@ def _page_language(request: Request, fallback: Language | None = None) -> Langua
 
 
 def _base_url(request: Request) -> str:
+    from chalicelib.settings import get_settings
+
     configured = get_settings().public_base_url
     if configured:
         return str(configured).rstrip("/")
@@ -83,7 +85,7 @@ def _raw_body(request: Request) -> bytes:
     raw = request.raw_body or b""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
-    if len(raw) > forms.MAX_BODY_BYTES:
+    if len(raw) > MAX_BODY_BYTES:
         raise _BodyTooLarge()
     return raw
 
@@ -94,6 +96,11 @@ class _BodyTooLarge(Exception):
 
 def _submit(request: Request, data: Any, channel: Channel, key: str | None,
             language: Language) -> Receipt | None:
+    from chalicelib import bootstrap
+    from chalicelib.services.intake import submit_complaint
+    from chalicelib.settings import get_settings
+    from chalicelib.web import forms
+
     complaint = forms.parse_complaint(data, today=bootstrap.now().date(), language=language)
     return submit_complaint(
         bootstrap.case_store(),
@@ -139,7 +146,9 @@ def complaint_form() -> Response:
 @app.route("/", methods=["POST"], content_types=["application/x-www-form-urlencoded"])
 @storage_trouble_is_503
 def submit_complaint_form() -> Response:
-    from chalicelib.web import pages
+    from chalicelib.domain.case import Channel, choose_language
+    from chalicelib.services.intake import IdempotencyKeyReused, TooManySubmissions
+    from chalicelib.web import forms, pages
 
     request = _request()
     values: dict[str, str] = {}
@@ -185,6 +194,10 @@ def submit_complaint_form() -> Response:
 @app.route("/api/cases", methods=["POST"], content_types=["application/json"])
 @storage_trouble_is_503
 def create_case() -> Response:
+    from chalicelib.domain.case import Channel, Language
+    from chalicelib.services.intake import IdempotencyKeyReused, TooManySubmissions
+    from chalicelib.web import forms
+
     request = _request()
     try:
         receipt = _submit(
@@ -214,6 +227,8 @@ def create_case() -> Response:
 @app.route("/status/{token}", methods=["GET"])
 @storage_trouble_is_503
 def case_status_page(token: str) -> Response:
+    from chalicelib import bootstrap
+    from chalicelib.services.status import customer_view
     from chalicelib.web import pages
 
     request = _request()
@@ -236,6 +251,9 @@ def case_status_page(token: str) -> Response:
 @app.route("/api/status/{token}", methods=["GET"])
 @storage_trouble_is_503
 def case_status(token: str) -> Response:
+    from chalicelib import bootstrap
+    from chalicelib.services.status import customer_view
+
     view = customer_view(bootstrap.case_store(), token) if len(token) <= 100 else None
     if view is None:
         return _errors(404, [{"field": "token", "message": "no case for this link"}])
@@ -244,6 +262,8 @@ def case_status(token: str) -> Response:
 
 @app.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
+    from chalicelib.web.openapi import openapi_document
+
     return _json(200, openapi_document())
 
 
@@ -253,6 +273,10 @@ def openapi() -> Response:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def send_outbox(event: Any) -> dict[str, int]:
     """Send what committed changes left in the outbox (e-mails), with retries."""
+    from chalicelib import bootstrap
+    from chalicelib.services.outbox import drain_outbox
+    from chalicelib.settings import get_settings
+
     report = drain_outbox(
         bootstrap.case_store(), bootstrap.mailer(), get_settings(), bootstrap.now()
     )

@@ -13,8 +13,6 @@ from pydantic import ValidationError
 
 from chalicelib.domain.case import Complaint, Language
 
-MAX_BODY_BYTES = 64 * 1024
-
 # Form input name → field path in the JSON body (and in error messages).
 FORM_FIELDS = {
     "kind": "kind",
