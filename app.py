@@ -101,7 +101,9 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
     from chalicelib.settings import get_settings
     from chalicelib.web import forms
 
-    complaint = forms.parse_complaint(data, today=bootstrap.now().date(), language=language)
+    complaint, idempotency_key = forms.parse_submission(
+        data, key, today=bootstrap.now().date(), language=language
+    )
     return submit_complaint(
         bootstrap.case_store(),
         get_settings(),
@@ -109,7 +111,7 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
         now=bootstrap.now(),
         base_url=_base_url(request),
         channel=channel,
-        idempotency_key=forms.valid_idempotency_key(key),
+        idempotency_key=idempotency_key,
         client_address=request.context.get("identity", {}).get("sourceIp"),
         accept_language=request.headers.get("accept-language"),
     )
@@ -120,9 +122,11 @@ def storage_trouble_is_503(view: Callable[..., Response]) -> Callable[..., Respo
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
+        from chalicelib.services.ports import WriteConflict
+
         try:
             return view(*args, **kwargs)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, WriteConflict) as error:
             app.log.exception("storage unavailable: %s", error)
             return _errors(
                 503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
@@ -181,7 +185,11 @@ def submit_complaint_form() -> Response:
             {"Retry-After": str(limited.retry_after_seconds)},
         )
     except IdempotencyKeyReused:
-        page = pages.complaint_form(language, idempotency_key=uuid.uuid4().hex, values=values)
+        # An old copy of the form (back button) that was already sent, now edited.
+        page = pages.complaint_form(
+            language, idempotency_key=uuid.uuid4().hex, values=values,
+            errors={"body": pages.UI[language]["already_sent"]},
+        )
         return _html(400, page, NO_STORE)
     if receipt is None:
         text = pages.UI[language]["received_text"]

@@ -32,6 +32,7 @@ from chalicelib.services.ports import (
     NewCase,
     OutboxMessage,
     RateLimitReached,
+    WriteConflict,
 )
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ class DynamoCaseStore:
         token_hash = hashlib.sha256(new.status_token.encode()).hexdigest()
         new_only = "attribute_not_exists(PK)"
         items: list[Any] = []
-        idempotency_at = rate_limits_at = -1
+        idempotency_at = -1
         if new.idempotency is not None:
             record = new.idempotency
             idempotency_at = len(items)
@@ -198,9 +199,13 @@ class DynamoCaseStore:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
-            if idempotency_at >= 0 and reasons[idempotency_at].get("Code") == (
-                "ConditionalCheckFailed"
-            ):
+
+            def failed_condition(index: int) -> bool:
+                return 0 <= index < len(reasons) and (
+                    reasons[index].get("Code") == "ConditionalCheckFailed"
+                )
+
+            if failed_condition(idempotency_at) and "Item" in reasons[idempotency_at]:
                 old = from_item(reasons[idempotency_at]["Item"])
                 raise AlreadySubmitted(
                     IdempotencyRecord(
@@ -211,8 +216,10 @@ class DynamoCaseStore:
                     )
                 ) from None
             for offset, counter in enumerate(new.rate_limits):
-                if reasons[rate_limits_at + offset].get("Code") == "ConditionalCheckFailed":
+                if failed_condition(rate_limits_at + offset):
                     raise RateLimitReached(counter) from None
+            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                raise WriteConflict(str(cancelled)) from None
             raise
 
     @staticmethod

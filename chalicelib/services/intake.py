@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from chalicelib.services.ports import (
     OutboxMessage,
     RateLimitCounter,
     RateLimitReached,
+    WriteConflict,
 )
 from chalicelib.settings import Settings
 
@@ -82,6 +84,22 @@ def _rate_limits(
             )
         )
     return counters
+
+
+CONFLICT_RETRIES = 3
+
+
+def _create_with_retries(store: CaseStore, new_case: NewCase, now: datetime) -> None:
+    """Two submissions with one Idempotency-Key racing each other: DynamoDB cancels one
+    transaction as a conflict. Trying again finds the winner's record (AlreadySubmitted)."""
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            store.create_case(new_case, now)
+            return
+        except WriteConflict:
+            if attempt == CONFLICT_RETRIES:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def submit_complaint(
@@ -153,7 +171,7 @@ def submit_complaint(
         rate_limits=_rate_limits(settings, complaint, client_address, now),
     )
     try:
-        store.create_case(new_case, now)
+        _create_with_retries(store, new_case, now)
     except AlreadySubmitted as earlier:
         if earlier.record.fingerprint != fingerprint:
             raise IdempotencyKeyReused(

@@ -70,12 +70,18 @@ class RateLimitReached(Exception):
         self.counter = counter
 
 
+class WriteConflict(Exception):
+    """Another transaction touched the same items at the same moment (DynamoDB's
+    TransactionConflict); nothing was written and the same write may be tried again."""
+
+
 class CaseStore(Protocol):
     def next_case_sequence(self) -> int: ...
 
     def create_case(self, new: NewCase, now: datetime) -> None:
         """Write the case, its event, outbox, idempotency record and counters in one
-        transaction. Raises AlreadySubmitted or RateLimitReached and writes nothing."""
+        transaction. Raises AlreadySubmitted, RateLimitReached or WriteConflict and
+        writes nothing."""
 
     def find_case_by_token(self, status_token: str) -> Case | None: ...
 

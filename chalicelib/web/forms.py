@@ -79,6 +79,25 @@ def parse_complaint(data: Any, *, today: Any, language: Language = Language.EN) 
         raise BadRequest(field_errors(error, language)) from None
 
 
+def parse_submission(
+    data: Any, idempotency_key: str | None, *, today: Any, language: Language = Language.EN
+) -> tuple[Complaint, str | None]:
+    """The complaint and its idempotency key, with the errors of both reported together."""
+    errors: list[dict[str, str]] = []
+    key: str | None = None
+    try:
+        key = valid_idempotency_key(idempotency_key)
+    except BadRequest as bad:
+        errors.extend(bad.errors)
+    try:
+        complaint = parse_complaint(data, today=today, language=language)
+    except BadRequest as bad:
+        raise BadRequest(bad.errors + errors) from None
+    if errors:
+        raise BadRequest(errors)
+    return complaint, key
+
+
 def json_body(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))

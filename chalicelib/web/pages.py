@@ -37,6 +37,8 @@ UI: dict[Language, dict[str, str]] = {
         "submit": "Send report",
         "website": "Leave this field empty",
         "errors_title": "Please correct the marked fields.",
+        "already_sent": "This form was already sent once. Check it and send it again "
+        "to open a new case.",
         "switch": "中文",
         "thanks": "Thank you, we have received your report.",
         "your_number": "Your case number",
@@ -72,6 +74,7 @@ UI: dict[Language, dict[str, str]] = {
         "submit": "提交反馈",
         "website": "此栏请留空",
         "errors_title": "请修改标出的栏目。",
+        "already_sent": "此表单已提交过。请核对后再次提交，将创建新的单号。",
         "switch": "English",
         "thanks": "谢谢，我们已收到您的反馈。",
         "your_number": "您的单号",
