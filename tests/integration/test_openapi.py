@@ -59,7 +59,7 @@ def test_the_document_is_openapi_3_1(document: dict[str, Any]) -> None:
 
 
 def test_the_document_passes_an_openapi_validator(document: dict[str, Any]) -> None:
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
 
     validator.validate(document)
 
