@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,12 +17,23 @@ from pydantic import (
     EmailStr,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
+)
+
+from chalicelib.domain.remedies import (
+    DepartmentFeedback,
+    PendingResolution,
+    RefundTrack,
+    RepairFee,
+    ReshipTrack,
+    ResolutionItem,
+    ReturnTrack,
 )
 
 
 class CaseKind(StrEnum):
-    """The kinds of problem a customer can report on the complaint form."""
+    """What a case is about. Customers report the kinds in FORM_KINDS; staff open others."""
 
     ENQUIRY = "enquiry"
     ORDER_CANCEL = "order_cancel"
@@ -35,6 +46,22 @@ class CaseKind(StrEnum):
     RETURN_REQUEST = "return_request"
     REPAIR_REQUEST = "repair_request"
     SERVICE_COMPLAINT = "service_complaint"
+    WHOLESALE_REGISTRATION = "wholesale_registration"  # 售前: a wholesale account + coupon
+
+
+FORM_KINDS = (
+    CaseKind.ENQUIRY,
+    CaseKind.ORDER_CANCEL,
+    CaseKind.ORDER_CHANGE,
+    CaseKind.NOT_AS_DESCRIBED,
+    CaseKind.WRONG_ITEM,
+    CaseKind.MISSING_ITEM,
+    CaseKind.NOT_RECEIVED,
+    CaseKind.QUALITY_PROBLEM,
+    CaseKind.RETURN_REQUEST,
+    CaseKind.REPAIR_REQUEST,
+    CaseKind.SERVICE_COMPLAINT,
+)
 
 
 # Web-shop complaints about an order cannot be checked without the order number.
@@ -53,6 +80,18 @@ KINDS_NEEDING_AN_ORDER = frozenset(
 
 class CaseStatus(StrEnum):
     NEW = "new"
+    AWAITING_PHOTOS = "awaiting_photos"
+    VERIFIED = "verified"
+    NOT_TRUE = "not_true"
+    WATCHING_TRACKING = "watching_tracking"
+    AWAITING_APPROVAL = "awaiting_approval"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset(CaseStatus) - {CaseStatus.CLOSED, CaseStatus.CANCELLED}
 
 
 class Language(StrEnum):
@@ -63,6 +102,7 @@ class Language(StrEnum):
 class Channel(StrEnum):
     WEB_FORM = "web_form"
     API = "api"
+    PHONE = "phone"  # opened by staff on the customer's behalf
 
 
 def _plain_text(value: str, *, multiline: bool) -> str:
@@ -89,6 +129,12 @@ def _one_line(value: str) -> str:
 
 def _multi_line(value: str) -> str:
     return _plain_text(value, multiline=True)
+
+
+def _reportable(kind: CaseKind) -> CaseKind:
+    if kind not in FORM_KINDS:
+        raise ValueError(f"'{kind.value}' is opened by staff, not reported on the form")
+    return kind
 
 
 OneLine = Annotated[str, AfterValidator(_one_line)]
@@ -135,7 +181,11 @@ class Complaint(BaseModel):
         },
     )
 
-    kind: CaseKind
+    kind: Annotated[
+        CaseKind,
+        AfterValidator(_reportable),
+        WithJsonSchema({"type": "string", "enum": [kind.value for kind in FORM_KINDS]}),
+    ]
     customer: Customer
     order_ref: OneLine | None = Field(default=None, max_length=64, validate_default=True)
     product: OneLine | None = Field(default=None, max_length=200)
@@ -191,6 +241,35 @@ class Case(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = Field(ge=1)
+    # The work on the case (see lifecycle.py for how each action changes it).
+    owner: str | None = None
+    verification: Literal["true", "not_true"] | None = None
+    resolution: tuple[ResolutionItem, ...] = ()
+    pending_resolution: PendingResolution | None = None
+    refund: RefundTrack | None = None
+    reship: ReshipTrack | None = None
+    item_return: ReturnTrack | None = None
+    repair_fee: RepairFee | None = None
+    feedback: tuple[DepartmentFeedback, ...] = ()
+    tracking_check_due_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """The earliest promise still to keep on this open case, if any."""
+        if not self.is_open:
+            return None
+        due = []
+        if self.refund and self.refund.state == "to_request":
+            due.append(self.refund.request_due_at)
+        if self.reship and self.reship.state == "to_ship":
+            due.append(self.reship.due_at)
+        if self.tracking_check_due_at and self.status is CaseStatus.WATCHING_TRACKING:
+            due.append(self.tracking_check_due_at)
+        return min(due) if due else None
 
 
 class CaseEvent(BaseModel):

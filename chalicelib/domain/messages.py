@@ -20,6 +20,7 @@ KIND_LABELS: dict[Language, dict[CaseKind, str]] = {
         CaseKind.RETURN_REQUEST: "Return an item",
         CaseKind.REPAIR_REQUEST: "Repair request",
         CaseKind.SERVICE_COMPLAINT: "Complaint about our service",
+        CaseKind.WHOLESALE_REGISTRATION: "Wholesale account registration",
     },
     Language.ZH: {
         CaseKind.ENQUIRY: "产品或订单咨询",
@@ -33,6 +34,7 @@ KIND_LABELS: dict[Language, dict[CaseKind, str]] = {
         CaseKind.RETURN_REQUEST: "退货",
         CaseKind.REPAIR_REQUEST: "报修",
         CaseKind.SERVICE_COMPLAINT: "服务投诉",
+        CaseKind.WHOLESALE_REGISTRATION: "批发账户注册",
     },
 }
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.case import CaseKind, Language
+from chalicelib.domain.case import FORM_KINDS, Language
 from chalicelib.domain.messages import HISTORY_LABELS, KIND_LABELS, STATUS_LABELS
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def complaint_form(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
 ) -> str:
-    kinds = [(kind.value, KIND_LABELS[language][kind]) for kind in CaseKind]
+    kinds = [(kind.value, KIND_LABELS[language][kind]) for kind in FORM_KINDS]
     return _render(
         "form.html",
         language,

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from chalicelib.domain.case import (
+    FORM_KINDS,
     KINDS_NEEDING_AN_ORDER,
     CaseKind,
     Complaint,
@@ -92,7 +93,7 @@ def test_order_problems_with_an_order_number_are_accepted(kind: str) -> None:
     )
 
 
-@pytest.mark.parametrize("kind", sorted(set(CaseKind) - KINDS_NEEDING_AN_ORDER))
+@pytest.mark.parametrize("kind", sorted(set(FORM_KINDS) - KINDS_NEEDING_AN_ORDER))
 def test_other_problems_need_no_order_number(kind: str) -> None:
     assert validate(complaint_data(kind=kind)).order_ref is None
 
@@ -327,3 +328,7 @@ def test_the_html_confirmation_shows_a_name_with_markup_as_text(language: Langua
     assert "<script>" not in email.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in email.html
     assert "<script>alert(1)</script>" in email.text
+
+
+def test_kinds_opened_by_staff_cannot_be_reported_on_the_form() -> None:
+    assert bad_fields(complaint_data(kind="wholesale_registration")) == {"kind"}
