@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.services.intake import Receipt
 
 MAX_BODY_BYTES = 64 * 1024
+LOCAL_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
 
 app = Chalice(app_name="service-desk")
 app.log.setLevel(logging.INFO)
@@ -67,18 +69,22 @@ def _page_language(request: Request, fallback: Language | None = None) -> Langua
 
 
 def _base_url(request: Request) -> str:
+    """Where customers reach this app, for the links we give them. Never taken from
+    headers a client controls: the configured address, else API Gateway's own domain and
+    stage; only the local server (no API Gateway in front) falls back to its Host header."""
     from chalicelib.settings import get_settings
 
     configured = get_settings().public_base_url
     if configured:
         return str(configured).rstrip("/")
-    host = request.headers.get("host", "localhost")
-    scheme = request.headers.get("x-forwarded-proto", "http")
-    domain = request.context.get("domainName", "")
-    stage = request.context.get("stage", "")
-    # The execute-api address carries the stage in its path; a custom domain does not.
-    prefix = f"/{stage}" if stage and domain.endswith(".amazonaws.com") else ""
-    return f"{scheme}://{host}{prefix}"
+    domain = request.context.get("domainName")
+    if domain:
+        stage = request.context.get("stage", "")
+        # The execute-api address carries the stage in its path; a custom domain does not.
+        on_execute_api = domain.endswith(".amazonaws.com") and stage
+        return f"https://{domain}/{stage}" if on_execute_api else f"https://{domain}"
+    host = request.headers.get("host", "")
+    return f"http://{host}" if LOCAL_HOST.fullmatch(host) else "http://localhost"
 
 
 def _raw_body(request: Request) -> bytes:
@@ -118,7 +124,8 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
 
 
 def storage_trouble_is_503(view: Callable[..., Response]) -> Callable[..., Response]:
-    """AWS trouble is ours, not the customer's: 503 and a retry, never a bare 500."""
+    """AWS trouble is ours, not the customer's: 503 and a retry, never a bare 500.
+    Pages answer with a page, the API with its error body."""
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
@@ -128,11 +135,23 @@ def storage_trouble_is_503(view: Callable[..., Response]) -> Callable[..., Respo
             return view(*args, **kwargs)
         except (ClientError, BotoCoreError, WriteConflict) as error:
             app.log.exception("storage unavailable: %s", error)
-            return _errors(
-                503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
-            )
+            request = _request()
+            if request.path.startswith("/api/"):
+                return _errors(
+                    503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
+                )
+            from chalicelib.web import pages
+
+            language = _page_language(request)
+            text = pages.UI[language]["unavailable"]
+            page = pages.message_page(language, "error_title", text, home=_home(request))
+            return _html(503, page, {"Retry-After": "30"})
 
     return wrapped
+
+
+def _home(request: Request) -> str:
+    return _base_url(request) + "/"
 
 
 # -- the customer's side -------------------------------------------------------------
@@ -168,7 +187,8 @@ def submit_complaint_form() -> Response:
             language,
         )
     except _BodyTooLarge:
-        return _html(413, pages.message_page(language, "error_title", "> 64 KiB"))
+        page = pages.message_page(language, "error_title", "> 64 KiB", home=_home(request))
+        return _html(413, page)
     except forms.BadRequest as bad:
         errors = {forms.INPUT_FOR_FIELD.get(e["field"], "body"): e["message"] for e in bad.errors}
         page = pages.complaint_form(
@@ -181,7 +201,7 @@ def submit_complaint_form() -> Response:
     except TooManySubmissions as limited:
         text = pages.UI[language]["too_many"].format(minutes=limited.retry_after_seconds // 60 + 1)
         return _html(
-            429, pages.message_page(language, "error_title", text),
+            429, pages.message_page(language, "error_title", text, home=_home(request)),
             {"Retry-After": str(limited.retry_after_seconds)},
         )
     except IdempotencyKeyReused:
@@ -193,7 +213,7 @@ def submit_complaint_form() -> Response:
         return _html(400, page, NO_STORE)
     if receipt is None:
         text = pages.UI[language]["received_text"]
-        return _html(200, pages.message_page(language, "received", text))
+        return _html(200, pages.message_page(language, "received", text, home=_home(request)))
     # Post/redirect/get: reloading the confirmation never submits again.
     location = f"{receipt.status_url}?submitted=1&lang={language.value}"
     return Response(body="", status_code=303, headers={"Location": location, **NO_STORE})
@@ -244,7 +264,8 @@ def case_status_page(token: str) -> Response:
     if view is None:
         language = _page_language(request)
         text = pages.UI[language]["not_found_text"]
-        return _html(404, pages.message_page(language, "not_found", text), NO_STORE)
+        page = pages.message_page(language, "not_found", text, home=_home(request))
+        return _html(404, page, NO_STORE)
     language = _page_language(request, fallback=view.case.language)
     query: Mapping[str, str] = request.query_params or {}
     page = pages.case_status(

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from chalicelib.adapters.dynamodb import DynamoCaseStore
 from chalicelib.adapters.ses import SesMailer
-from chalicelib.settings import get_settings
+from chalicelib.settings import get_settings, policies_from
 
 
 @lru_cache(maxsize=1)
@@ -20,6 +20,14 @@ def mailer() -> SesMailer:
     return SesMailer(drop_dir=get_settings().mail_drop_dir)
 
 
+def check_configuration() -> None:
+    """Read and validate the settings and the policies file now, so that a bad value stops
+    the function at start-up with a message naming it, not on a customer's request."""
+    from chalicelib.settings import get_policies
+
+    get_policies()
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -27,5 +35,6 @@ def now() -> datetime:
 def reset() -> None:
     """Forget settings and clients (tests change the environment between cases)."""
     get_settings.cache_clear()
+    policies_from.cache_clear()
     case_store.cache_clear()
     mailer.cache_clear()

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.domain.case import Language
+
+if TYPE_CHECKING:
+    from chalicelib.domain.policies import Policies
+
+CHALICELIB_DIR = Path(__file__).resolve().parent
+DEFAULT_POLICIES_FILE = CHALICELIB_DIR / "policies" / "default.toml"
 
 
 class Settings(BaseSettings):
@@ -38,7 +45,47 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_batch_size: int = Field(default=50, ge=1, le=500)
 
+    policies_file: Path = Field(
+        default=DEFAULT_POLICIES_FILE,
+        description="The company's policies (TOML, see policies/default.toml). "
+        "A relative path is read from the chalicelib folder.",
+    )
+
+    @field_validator("policies_file")
+    @classmethod
+    def _policies_file_exists(cls, value: Path) -> Path:
+        path = value if value.is_absolute() else CHALICELIB_DIR / value
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+
+class SettingsError(ValueError):
+    """A bad setting: says which environment variable and what is wrong with it."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"SERVICE_DESK_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        )
+        raise SettingsError(f"bad settings: {problems}") from None
+
+
+@lru_cache(maxsize=4)
+def policies_from(path: Path) -> Policies:
+    """The policies in that file, read once (cached by path)."""
+    from chalicelib.domain.policies import load_policies  # holidays only when needed
+
+    return load_policies(path)
+
+
+def get_policies() -> Policies:
+    """The policies of the file the settings name. Raises PoliciesError naming the file and
+    every bad key. Follows get_settings(): after its cache is cleared a changed
+    SERVICE_DESK_POLICIES_FILE is read; ``policies_from.cache_clear()`` forgets files read."""
+    return policies_from(get_settings().policies_file)

@@ -13,6 +13,7 @@ Ctrl-C (or SIGTERM) stops everything it started.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import json
 import logging
@@ -141,17 +142,28 @@ def scheduled_event(name: str) -> dict[str, Any]:
     }
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_until_serving(
+    url: str, process: subprocess.Popen[bytes], timeout: float, stopping: threading.Event
+) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping.is_set():
         if process.poll() is not None:
             raise SystemExit(f"chalice local exited with code {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise SystemExit(f"chalice local did not answer on {url} within {timeout:.0f}s")
+            stopping.wait(0.2)
+    if not stopping.is_set():
+        raise SystemExit(f"chalice local did not answer on {url} within {timeout:.0f}s")
+
+
+def die_with_parent() -> None:
+    """In the child: if the stack itself is killed (kill -9), the kernel stops chalice too,
+    so it never lingers holding the port."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -223,6 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     restored = snapshot.restore()
     log(f"moto on 127.0.0.1:{moto_port}; restored {restored} items from {snapshot.path}")
 
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    # Ctrl-C, kill, or the terminal closing: all stop the stack the same way.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+
     chalice = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "chalice"), "local", "--no-autoreload",
@@ -231,17 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         cwd=ROOT,
         env={**os.environ, **env},
         start_new_session=True,  # its own process group: we stop it, Ctrl-C does not race us
+        preexec_fn=die_with_parent,
     )
     log(f"chalice local pid {chalice.pid}")
-    stopping = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
     try:
-        wait_until_serving(f"{base_url}/api/openapi.json", chalice, timeout=60)
+        wait_until_serving(f"{base_url}/api/openapi.json", chalice, 60, stopping)
+        if stopping.is_set():
+            return 0
         schedules = scheduled_functions(args.tick)
         last_fired = dict.fromkeys((name for name, _, _ in schedules), 0.0)
         log(f"service desk ready on {base_url}/  (e-mails: {mail_dir})  Ctrl-C stops")

@@ -196,7 +196,11 @@ class DynamoCaseStore:
                 {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
             )
         try:
-            self.client.transact_write_items(TransactItems=items)
+            # The token makes botocore's own retry of a transaction that did commit
+            # succeed instead of failing on the case it just wrote.
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=case.case_id
+            )
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
 

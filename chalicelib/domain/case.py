@@ -283,7 +283,9 @@ class CaseEvent(BaseModel):
     action: str
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    details: dict[str, Any] | None = None  # the action's parameters
     visible_to_customer: bool = False
+    version: int | None = None  # the case version this event produced
 
 
 def format_case_number(sequence: int, prefix: str) -> str:
@@ -332,6 +334,7 @@ def open_case(
         before=None,
         after={"status": case.status.value, "kind": case.kind.value},
         visible_to_customer=True,
+        version=case.version,
     )
     return case, event
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import make_msgid
 
 from email_validator import validate_email
 
@@ -41,11 +42,13 @@ def compose(message: OutboxMessage, settings: Settings) -> EmailMessage:
     text = render(message, settings)
     email = EmailMessage()
     email["Subject"] = text.subject
-    email["From"] = formataddr((settings.company_name, settings.mail_from))
+    email["From"] = Address(display_name=settings.company_name, addr_spec=settings.mail_from)
     # Mail headers take ASCII addresses: an internationalised domain goes as punycode.
     to = message.payload["to"]
     to = validate_email(to, check_deliverability=False).ascii_email or to
-    email["To"] = formataddr((message.payload["customer_name"], to))
+    # An Address object, never formatted text: whatever the customer typed as their name
+    # (commas, angle brackets, encoded words) stays a display name and adds no recipient.
+    email["To"] = Address(display_name=message.payload["customer_name"], addr_spec=to)
     email["Message-ID"] = make_msgid(idstring=message.message_id, domain="service-desk")
     email["X-Case-Id"] = message.case_id
     email.set_content(text.text)

@@ -25,7 +25,7 @@ FORM_FIELDS = {
     "purchase_date": "purchase_date",
     "description": "description",
     "language": "language",
-    "website": "website",
+    "leave_empty": "website",  # the honeypot
 }
 INPUT_FOR_FIELD = {path: name for name, path in FORM_FIELDS.items()}
 

@@ -93,7 +93,7 @@ def openapi_document() -> dict[str, Any]:
         "type": "object",
         "description": "The same fields as the JSON body, flat: name, email, phone, kind, "
         "order_ref, product, serial_no, purchase_date, description, language, "
-        "website (honeypot), idempotency_key.",
+        "leave_empty (honeypot: must stay empty), idempotency_key.",
         "additionalProperties": {"type": "string"},
     }
     return {

@@ -53,6 +53,8 @@ UI: dict[Language, dict[str, str]] = {
         "not_found_text": "This link does not lead to a case. "
         "Please check the link in your e-mail.",
         "error_title": "Something went wrong",
+        "unavailable": "We cannot take reports for a moment. Please try again in a minute: "
+        "nothing you sent was lost or sent twice.",
         "too_many": "Too many reports were sent from here. "
         "Please try again in {minutes} minutes.",
     },
@@ -89,6 +91,7 @@ UI: dict[Language, dict[str, str]] = {
         "not_found_text": "此链接没有对应的单号，请核对邮件中的链接。",
         "error_title": "出错了",
         "too_many": "此处提交次数过多，请 {minutes} 分钟后再试。",
+        "unavailable": "系统暂时无法受理，请一分钟后重试；已提交的内容不会丢失或重复。",
     },
 }
 
@@ -149,5 +152,5 @@ def case_status(view: CustomerCaseView, language: Language, *, just_submitted: b
     )
 
 
-def message_page(language: Language, title_key: str, text: str) -> str:
-    return _render("message.html", language, title=UI[language][title_key], text=text)
+def message_page(language: Language, title_key: str, text: str, *, home: str) -> str:
+    return _render("message.html", language, title=UI[language][title_key], text=text, home=home)

@@ -605,8 +605,38 @@ def test_an_english_form_with_mistakes_is_answered_in_english(client: Any) -> No
 def test_a_form_with_the_honeypot_filled_looks_received_but_stores_nothing(
     client: Any,
 ) -> None:
-    response = post_form(client, form_fields(website="http://spam"))
+    response = post_form(client, form_fields(leave_empty="http://spam"))
 
     assert response.status_code == 200
     assert "您的反馈已收到" in response.body.decode()
     assert all_items() == []
+
+
+def test_the_form_posts_back_to_where_it_was_served_so_it_works_under_a_stage_path(
+    client: Any,
+) -> None:
+    page = form_page(client).body.decode()
+
+    assert 'action=""' in page
+    assert 'href="?lang=' in page
+    assert 'maxlength="200"' in page  # attributes reach the browser unescaped
+
+
+def test_links_are_not_built_from_headers_a_client_controls(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERVICE_DESK_PUBLIC_BASE_URL")
+    bootstrap.reset()
+
+    response = post_case(
+        client,
+        complaint(),
+        {
+            "Content-Type": "application/json",
+            "Host": "evil.example/<script>",
+            "X-Forwarded-Proto": "javascript:alert(1)//",
+        },
+    )
+
+    assert response.status_code == 201
+    assert json.loads(response.body)["status_url"].startswith("http://localhost/status/")

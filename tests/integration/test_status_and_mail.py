@@ -387,3 +387,24 @@ def test_the_back_off_grows_between_attempts(client: Any) -> None:
         now = due.replace(tzinfo=UTC)
 
     assert waits == [timedelta(minutes=m) for m in (1, 2, 4, 8)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "王芳 <a1@evil.com>, b <a2@evil.com>",
+        "Ann O'Neil; Ünï",
+        "Zoë <zoe@example.com>",
+        '"Bob" <bob@evil.com>',
+    ],
+)
+def test_a_name_that_looks_like_addresses_never_adds_a_recipient(
+    client: Any, aws: Path, name: str
+) -> None:
+    submit(client, language="en", customer=customer(name, "victim@example.com"))
+
+    run_send_outbox(client)
+
+    [mail] = mails(aws)
+    assert [a.addr_spec for a in mail["To"].addresses] == ["victim@example.com"]
+    assert mail["To"].addresses[0].display_name == name

@@ -1,0 +1,739 @@
+"""The case lifecycle: what staff may do to a case, by kind, status and role.
+
+This is the web-shop complaint flow of processes.md as a state machine. Every action is
+declared once in ACTIONS with who may take it, in which statuses, for which kinds, and its
+parameters; `apply_action` checks all of that and returns the changed case, the one event
+that records the change, and the messages the customer is to hear. A refused action raises
+ActionRefused with the reason and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
+from chalicelib.domain.policies import Policies
+from chalicelib.domain.remedies import (
+    EXTRAS,
+    REFUND_REMEDIES,
+    SHIPPING_REMEDIES,
+    Department,
+    DepartmentFeedback,
+    PaymentMethod,
+    PendingResolution,
+    RefundTrack,
+    RepairFee,
+    ReshipTrack,
+    ResolutionItem,
+    ReturnTrack,
+)
+from chalicelib.domain.staff import FRONT_LINE, Role, StaffMember, may_approve
+
+S = CaseStatus
+K = CaseKind
+
+SHOP_KINDS = frozenset(CaseKind) - {K.REPAIR_REQUEST}
+# A complaint about the goods is checked (photos of product and package) before a remedy.
+NEEDS_VERIFICATION = frozenset(
+    {K.NOT_AS_DESCRIBED, K.WRONG_ITEM, K.MISSING_ITEM, K.QUALITY_PROBLEM}
+)
+VERIFIABLE = NEEDS_VERIFICATION | {K.RETURN_REQUEST}
+REMEDIES_BY_KIND = {
+    K.ORDER_CANCEL: {"full_refund"},
+    K.ORDER_CHANGE: {"exchange", "refund_difference"},
+    K.NOT_AS_DESCRIBED: {
+        "refund_difference", "partial_refund", "full_refund", "return_item", "exchange",
+        "reship", "coupon", "gift",
+    },
+    K.WRONG_ITEM: {"return_item", "keep_wrong_item", "reship", "gift", "coupon", "full_refund"},
+    K.MISSING_ITEM: {"reship_missing_part", "gift", "coupon", "partial_refund"},
+    K.NOT_RECEIVED: {"full_refund", "reship"},
+    K.QUALITY_PROBLEM: {
+        "return_item", "exchange", "reship", "partial_refund", "full_refund", "coupon", "gift",
+    },
+    K.RETURN_REQUEST: {
+        "return_item", "full_refund", "partial_refund", "refund_difference", "exchange",
+    },
+    K.SERVICE_COMPLAINT: {"coupon", "gift", "partial_refund"},
+}
+EVERYONE = frozenset(Role)
+OPEN = frozenset(S) - {S.CLOSED, S.CANCELLED}
+
+
+class ShopPromises(Protocol):
+    """The deadlines and approval limits of this deployment (from its policies file)."""
+
+    def refund_request_due(self, decided_at: datetime) -> datetime: ...
+
+    def reship_due(self, decided_at: datetime, exchange: bool) -> datetime: ...
+
+    def tracking_check_due(self, at: datetime) -> datetime: ...
+
+    def approval_needed(self, item: ResolutionItem) -> Role | None: ...
+
+    @property
+    def card_refund_working_days(self) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """Something the customer is told: a template name and the values it needs."""
+
+    template: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    case: Case
+    event: CaseEvent
+    messages: tuple[CustomerMessage, ...]
+
+
+class ActionRefused(Exception):
+    """The action is not allowed now, for this person, or with these parameters."""
+
+    def __init__(self, reason: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors or []
+
+
+# -- parameters of the actions --------------------------------------------------------
+
+_params = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+Text = Field(min_length=1, max_length=5000)
+Short = Field(min_length=1, max_length=200)
+
+
+class NoParams(BaseModel):
+    model_config = _params
+
+
+class NoteParams(BaseModel):
+    model_config = _params
+    text: str = Text
+
+
+class AssignParams(BaseModel):
+    model_config = _params
+    owner: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")
+
+
+class ExplainParams(BaseModel):
+    model_config = _params
+    reason: Literal["misreading", "photo_lighting", "other"]
+    text: str = Text
+    offer: Literal["none", "discount", "gift"] = "none"
+    offer_detail: str | None = Field(default=None, max_length=200)
+
+
+class FeedbackParams(BaseModel):
+    model_config = _params
+    department: Department
+    root_cause: str = Text
+
+
+class ListingCorrectedParams(BaseModel):
+    model_config = _params
+    feedback_number: int = Field(ge=1)
+
+
+class DecideParams(BaseModel):
+    model_config = _params
+    items: tuple[ResolutionItem, ...] = Field(min_length=1, max_length=10)
+
+
+class TrackingParams(BaseModel):
+    model_config = _params
+    tracking_no: str = Short
+    carrier: str | None = Field(default=None, max_length=100)
+
+
+class ReceivedParams(BaseModel):
+    model_config = _params
+    signed_by: str = Short
+
+
+class InspectedParams(BaseModel):
+    model_config = _params
+    ok: bool
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RefundRequestParams(BaseModel):
+    model_config = _params
+    method: PaymentMethod
+
+
+class PostRefundParams(BaseModel):
+    model_config = _params
+    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    method: PaymentMethod
+    reference: str = Short
+
+
+class CheckTrackingParams(BaseModel):
+    model_config = _params
+    online: bool
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RepairFeeParams(BaseModel):
+    model_config = _params
+    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    repairer: str = Short
+
+
+class PayRepairFeeParams(BaseModel):
+    model_config = _params
+    reference: str = Short
+
+
+class AddressParams(BaseModel):
+    model_config = _params
+    address: str = Field(min_length=1, max_length=1000)
+
+
+class WholesaleParams(BaseModel):
+    model_config = _params
+    account: str = Short
+    coupon_code: str = Short
+
+
+# -- the actions ----------------------------------------------------------------------
+
+Effect = Callable[[Case, Any, "Context"], "Outcome"]
+
+
+@dataclass(frozen=True)
+class Context:
+    actor: StaffMember
+    now: datetime
+    promises: ShopPromises
+
+
+@dataclass(frozen=True)
+class Outcome:
+    updates: dict[str, Any] = field(default_factory=dict)
+    status: CaseStatus | None = None
+    messages: tuple[CustomerMessage, ...] = ()
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    roles: frozenset[Role]
+    statuses: frozenset[CaseStatus]
+    kinds: frozenset[CaseKind]
+    params: type[BaseModel]
+    effect: Effect
+    customer_visible: bool = False
+
+
+def _refuse(reason: str) -> ActionRefused:
+    return ActionRefused(reason)
+
+
+def _note(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome()
+
+
+def _message(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(messages=(CustomerMessage("staff_message", {"text": p.text}),))
+
+
+def _assign(case: Case, p: AssignParams, ctx: Context) -> Outcome:
+    if ctx.actor.role is Role.AGENT and p.owner != ctx.actor.staff_id:
+        raise _refuse("an agent may take a case for themselves; a supervisor assigns others")
+    return Outcome(updates={"owner": p.owner})
+
+
+def _request_photos(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    return Outcome(
+        status=S.AWAITING_PHOTOS, messages=(CustomerMessage("photos_requested"),)
+    )
+
+
+def _mark_true(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    return Outcome(updates={"verification": "true"}, status=S.VERIFIED)
+
+
+def _mark_not_true(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(updates={"verification": "not_true"}, status=S.NOT_TRUE)
+
+
+def _explain(case: Case, p: ExplainParams, ctx: Context) -> Outcome:
+    if p.offer != "none" and not p.offer_detail:
+        raise ActionRefused(
+            "say what the discount or gift is",
+            [{"field": "params.offer_detail", "message": "needed when an offer is made"}],
+        )
+    values = {"text": p.text, "offer": p.offer, "offer_detail": p.offer_detail or ""}
+    return Outcome(status=S.RESOLVED, messages=(CustomerMessage("explanation", values),))
+
+
+def _feedback(case: Case, p: FeedbackParams, ctx: Context) -> Outcome:
+    entry = DepartmentFeedback(
+        number=len(case.feedback) + 1,
+        department=p.department,
+        root_cause=p.root_cause,
+        given_by=ctx.actor.actor,
+        at=ctx.now,
+    )
+    return Outcome(updates={"feedback": (*case.feedback, entry)})
+
+
+def _listing_corrected(case: Case, p: ListingCorrectedParams, ctx: Context) -> Outcome:
+    matching = [f for f in case.feedback if f.number == p.feedback_number]
+    if not matching or matching[0].department is not Department.OPERATIONS:
+        raise _refuse(f"there is no feedback number {p.feedback_number} to operations")
+    if matching[0].listing_corrected_at is not None:
+        raise _refuse("this listing was already corrected")
+    feedback = tuple(
+        f.model_copy(update={"listing_corrected_at": ctx.now}) if f.number == p.feedback_number
+        else f
+        for f in case.feedback
+    )
+    return Outcome(updates={"feedback": feedback})
+
+
+def _tracks_for(items: tuple[ResolutionItem, ...], ctx: Context) -> dict[str, Any]:
+    """A decision sets up what must follow it, each with its promised deadline."""
+    refund_amount = sum(
+        (item.amount or Decimal(0) for item in items if item.remedy in REFUND_REMEDIES),
+        Decimal(0),
+    )
+    shipping = [item for item in items if item.remedy in SHIPPING_REMEDIES]
+    return {
+        "resolution": items,
+        "pending_resolution": None,
+        "refund": RefundTrack(
+            amount=refund_amount, request_due_at=ctx.promises.refund_request_due(ctx.now)
+        )
+        if refund_amount
+        else None,
+        "reship": ReshipTrack(
+            due_at=ctx.promises.reship_due(
+                ctx.now, exchange=any(i.remedy == "exchange" for i in shipping)
+            ),
+            extras=tuple(item.remedy for item in items if item.remedy in EXTRAS),
+        )
+        if shipping
+        else None,
+        "item_return": ReturnTrack() if any(i.remedy == "return_item" for i in items) else None,
+        "repair_fee": None,
+    }
+
+
+def _resolution_message(items: tuple[ResolutionItem, ...]) -> CustomerMessage:
+    remedies = ",".join(item.remedy.value for item in items)
+    amounts = ",".join(str(item.amount or "") for item in items)
+    return CustomerMessage("resolution_decided", {"remedies": remedies, "amounts": amounts})
+
+
+def _decide(case: Case, p: DecideParams, ctx: Context) -> Outcome:
+    allowed = REMEDIES_BY_KIND.get(case.kind, set())
+    errors = [
+        {"field": f"params.items.{n}.remedy", "message": f"not a remedy for {case.kind.value}"}
+        for n, item in enumerate(p.items)
+        if item.remedy.value not in allowed
+    ]
+    errors += [
+        {"field": f"params.items.{n}.amount", "message": "a refund needs its amount"}
+        for n, item in enumerate(p.items)
+        if item.remedy in REFUND_REMEDIES and item.amount is None
+    ]
+    if errors:
+        raise ActionRefused("the resolution does not fit this case", errors)
+    needs = [role for item in p.items if (role := ctx.promises.approval_needed(item))]
+    missing = [role for role in needs if not may_approve(ctx.actor.role, role)]
+    if missing:
+        pending = PendingResolution(
+            items=p.items, decided_by=ctx.actor.actor, needs=missing[0].value
+        )
+        return Outcome(updates={"pending_resolution": pending}, status=S.AWAITING_APPROVAL)
+    return Outcome(
+        updates=_tracks_for(p.items, ctx),
+        status=S.IN_PROGRESS,
+        messages=(_resolution_message(p.items),),
+    )
+
+
+def _approve(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    pending = case.pending_resolution
+    assert pending is not None
+    if not may_approve(ctx.actor.role, Role(pending.needs)):
+        raise _refuse(f"this resolution needs the approval of a {pending.needs}")
+    return Outcome(
+        updates=_tracks_for(pending.items, ctx),
+        status=S.IN_PROGRESS,
+        messages=(_resolution_message(pending.items),),
+    )
+
+
+def _reject(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    pending = case.pending_resolution
+    assert pending is not None
+    if not may_approve(ctx.actor.role, Role(pending.needs)):
+        raise _refuse(f"only a {pending.needs} may turn this resolution down")
+    back = S.VERIFIED if case.verification == "true" else S.NEW
+    return Outcome(updates={"pending_resolution": None}, status=back)
+
+
+def _track(case: Case, name: str, state: str | tuple[str, ...], what: str) -> Any:
+    track = getattr(case, name)
+    states = (state,) if isinstance(state, str) else state
+    if track is None or track.state not in states:
+        now = "nothing" if track is None else track.state.replace("_", " ")
+        raise _refuse(f"{what} is not possible now (the {name.replace('_', ' ')} is at: {now})")
+    return track
+
+
+def _return_tracking(case: Case, p: TrackingParams, ctx: Context) -> Outcome:
+    track = _track(case, "item_return", "awaiting_tracking", "recording the return's tracking")
+    updated = track.model_copy(update={"state": "in_transit", "tracking_no": p.tracking_no})
+    return Outcome(updates={"item_return": updated})
+
+
+def _return_received(case: Case, p: ReceivedParams, ctx: Context) -> Outcome:
+    track = _track(case, "item_return", "in_transit", "receiving the return")
+    return Outcome(
+        updates={"item_return": track.model_copy(update={"state": "received",
+                                                          "signed_by": p.signed_by})}
+    )
+
+
+def _return_inspected(case: Case, p: InspectedParams, ctx: Context) -> Outcome:
+    track = _track(case, "item_return", "received", "inspecting the return")
+    updated = track.model_copy(
+        update={"state": "inspected", "inspection_ok": p.ok, "inspection_note": p.note}
+    )
+    return Outcome(updates={"item_return": updated})
+
+
+def _back_in_stock(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    track = _track(case, "item_return", "inspected", "putting the item back in stock")
+    if not track.inspection_ok:
+        raise _refuse("an item that failed inspection does not go back into stock")
+    return Outcome(updates={"item_return": track.model_copy(update={"state": "back_in_stock"})})
+
+
+def _submit_refund(case: Case, p: RefundRequestParams, ctx: Context) -> Outcome:
+    track = _track(case, "refund", "to_request", "submitting the refund request")
+    return Outcome(
+        updates={"refund": track.model_copy(update={"state": "requested", "method": p.method})}
+    )
+
+
+def _post_refund(case: Case, p: PostRefundParams, ctx: Context) -> Outcome:
+    track = _track(case, "refund", "requested", "posting the refund")
+    updated = track.model_copy(
+        update={
+            "state": "posted",
+            "amount": p.amount,
+            "method": p.method,
+            "reference": p.reference,
+            "posted_at": ctx.now,
+        }
+    )
+    low, high = ctx.promises.card_refund_working_days
+    template = "refund_posted_card" if p.method is PaymentMethod.CREDIT_CARD else (
+        "refund_posted_paypal" if p.method is PaymentMethod.PAYPAL else "refund_posted"
+    )
+    values = {"amount": str(p.amount), "days_from": str(low), "days_to": str(high)}
+    return Outcome(updates={"refund": updated}, messages=(CustomerMessage(template, values),))
+
+
+def _tell_refunded(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    track = _track(case, "refund", "posted", "telling the customer of the refund")
+    return Outcome(
+        updates={"refund": track.model_copy(update={"state": "customer_told"})},
+        messages=(CustomerMessage("refunded_apology", {"amount": str(track.amount)}),),
+    )
+
+
+def _reship(case: Case, p: TrackingParams, ctx: Context) -> Outcome:
+    track = _track(case, "reship", "to_ship", "reshipping")
+    updated = track.model_copy(
+        update={
+            "state": "shipped",
+            "carrier": p.carrier,
+            "tracking_no": p.tracking_no,
+            "shipped_at": ctx.now,
+        }
+    )
+    extras = ",".join(extra.value for extra in track.extras)
+    values = {"tracking_no": p.tracking_no, "carrier": p.carrier or "", "extras": extras}
+    return Outcome(updates={"reship": updated}, messages=(CustomerMessage("reshipped", values),))
+
+
+def _explain_tracking(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    return Outcome(
+        updates={"tracking_check_due_at": ctx.promises.tracking_check_due(ctx.now)},
+        status=S.WATCHING_TRACKING,
+        messages=(CustomerMessage("tracking_explained"),),
+    )
+
+
+def _check_tracking(case: Case, p: CheckTrackingParams, ctx: Context) -> Outcome:
+    if p.online:
+        return Outcome(
+            updates={"tracking_check_due_at": None},
+            status=S.RESOLVED,
+            messages=(CustomerMessage("parcel_on_its_way"),),
+        )
+    # Still not online: the customer chooses a refund or a reshipment (decide_resolution).
+    return Outcome(updates={"tracking_check_due_at": None}, status=S.VERIFIED)
+
+
+def _request_repair_fee(case: Case, p: RepairFeeParams, ctx: Context) -> Outcome:
+    fee = RepairFee(amount=p.amount, repairer=p.repairer)
+    return Outcome(updates={"repair_fee": fee}, status=S.IN_PROGRESS)
+
+
+def _pay_repair_fee(case: Case, p: PayRepairFeeParams, ctx: Context) -> Outcome:
+    fee = _track(case, "repair_fee", "requested", "paying the repair fee")
+    return Outcome(
+        updates={"repair_fee": fee.model_copy(update={"state": "paid", "reference": p.reference})},
+        messages=(CustomerMessage("repair_fee_paid", {"repairer": fee.repairer}),),
+    )
+
+
+def _answer(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(status=S.RESOLVED, messages=(CustomerMessage("answer", {"text": p.text}),))
+
+
+def _change_address(case: Case, p: AddressParams, ctx: Context) -> Outcome:
+    return Outcome(
+        status=S.RESOLVED,
+        messages=(CustomerMessage("address_changed", {"address": p.address}),),
+    )
+
+
+def _wholesale(case: Case, p: WholesaleParams, ctx: Context) -> Outcome:
+    values = {"account": p.account, "coupon_code": p.coupon_code}
+    return Outcome(status=S.RESOLVED, messages=(CustomerMessage("wholesale_account", values),))
+
+
+def _apologise(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(status=S.RESOLVED, messages=(CustomerMessage("apology", {"text": p.text}),))
+
+
+def unfinished_work(case: Case) -> list[str]:
+    """What still stands between this case and 'resolved'."""
+    left = []
+    if case.refund and case.refund.state != "customer_told":
+        left.append(f"the refund (at: {case.refund.state.replace('_', ' ')})")
+    if case.reship and case.reship.state != "shipped":
+        left.append("the reshipment")
+    if case.item_return and case.item_return.state not in {"inspected", "back_in_stock"}:
+        left.append(f"the return (at: {case.item_return.state.replace('_', ' ')})")
+    if case.repair_fee and case.repair_fee.state != "paid":
+        left.append("the repair fee")
+    return left
+
+
+def _resolve(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    if left := unfinished_work(case):
+        raise _refuse("not yet resolved: still open is " + ", ".join(left))
+    return Outcome(status=S.RESOLVED, messages=(CustomerMessage("resolved"),))
+
+
+def _close(case: Case, p: NoParams, ctx: Context) -> Outcome:
+    return Outcome(status=S.CLOSED)
+
+
+def _reopen(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    if case.resolution and unfinished_work(case):
+        return Outcome(status=S.IN_PROGRESS)
+    return Outcome(status=S.VERIFIED if case.verification == "true" else S.NEW)
+
+
+def _cancel(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(status=S.CANCELLED)
+
+
+def _actions() -> dict[str, Action]:
+    front = FRONT_LINE
+    decidable = frozenset(REMEDIES_BY_KIND)
+    every_open = OPEN
+    return {
+        a.name: a
+        for a in (
+            Action("add_note", EVERYONE, OPEN, SHOP_KINDS, NoteParams, _note),
+            Action("message_customer", front, OPEN, SHOP_KINDS, NoteParams, _message, True),
+            Action("assign_owner", front, OPEN, SHOP_KINDS, AssignParams, _assign),
+            Action("request_photos", front, frozenset({S.NEW}), VERIFIABLE, NoParams,
+                   _request_photos, True),
+            Action("mark_complaint_true", front, frozenset({S.NEW, S.AWAITING_PHOTOS}),
+                   VERIFIABLE, NoParams, _mark_true),
+            Action("mark_complaint_not_true", front, frozenset({S.NEW, S.AWAITING_PHOTOS}),
+                   VERIFIABLE, NoteParams, _mark_not_true),
+            Action("explain", front,
+                   frozenset({S.NEW, S.AWAITING_PHOTOS, S.VERIFIED, S.NOT_TRUE}),
+                   frozenset({K.NOT_AS_DESCRIBED, K.QUALITY_PROBLEM, K.SERVICE_COMPLAINT,
+                              K.WRONG_ITEM, K.MISSING_ITEM}),
+                   ExplainParams, _explain, True),
+            Action("feedback_to_department", front | {Role.QA_MANAGER}, every_open, SHOP_KINDS,
+                   FeedbackParams, _feedback),
+            Action("listing_corrected", frozenset({Role.OPERATIONS}), OPEN, SHOP_KINDS,
+                   ListingCorrectedParams, _listing_corrected),
+            Action("decide_resolution", front, frozenset({S.NEW, S.VERIFIED}), decidable,
+                   DecideParams, _decide, True),
+            Action("approve_resolution", frozenset({Role.SUPERVISOR, Role.SERVICE_DIRECTOR,
+                                                    Role.SERVICE_VP}),
+                   frozenset({S.AWAITING_APPROVAL}), decidable, NoParams, _approve, True),
+            Action("reject_resolution", frozenset({Role.SUPERVISOR, Role.SERVICE_DIRECTOR,
+                                                   Role.SERVICE_VP}),
+                   frozenset({S.AWAITING_APPROVAL}), decidable, NoteParams, _reject),
+            Action("return_tracking_given", front | {Role.LOGISTICS},
+                   frozenset({S.IN_PROGRESS}), decidable, TrackingParams, _return_tracking),
+            Action("return_received", frozenset({Role.LOGISTICS}), frozenset({S.IN_PROGRESS}),
+                   decidable, ReceivedParams, _return_received),
+            Action("return_inspected", frozenset({Role.LOGISTICS, Role.QA_MANAGER}),
+                   frozenset({S.IN_PROGRESS}), decidable, InspectedParams, _return_inspected),
+            Action("return_back_in_stock", frozenset({Role.LOGISTICS}),
+                   frozenset({S.IN_PROGRESS}), decidable, NoParams, _back_in_stock),
+            Action("submit_refund_request", front, frozenset({S.IN_PROGRESS}), decidable,
+                   RefundRequestParams, _submit_refund),
+            Action("post_refund", frozenset({Role.FINANCE}), frozenset({S.IN_PROGRESS}),
+                   decidable, PostRefundParams, _post_refund, True),
+            Action("tell_customer_refunded", front, frozenset({S.IN_PROGRESS}), decidable,
+                   NoParams, _tell_refunded, True),
+            Action("reship", front | {Role.LOGISTICS}, frozenset({S.IN_PROGRESS}), decidable,
+                   TrackingParams, _reship, True),
+            Action("explain_tracking", front, frozenset({S.NEW}),
+                   frozenset({K.NOT_RECEIVED}), NoParams, _explain_tracking, True),
+            Action("check_tracking", front, frozenset({S.WATCHING_TRACKING}),
+                   frozenset({K.NOT_RECEIVED}), CheckTrackingParams, _check_tracking, True),
+            Action("request_repair_fee", front, frozenset({S.VERIFIED}),
+                   frozenset({K.QUALITY_PROBLEM}), RepairFeeParams, _request_repair_fee),
+            Action("pay_repair_fee", frozenset({Role.FINANCE}), frozenset({S.IN_PROGRESS}),
+                   frozenset({K.QUALITY_PROBLEM}), PayRepairFeeParams, _pay_repair_fee, True),
+            Action("answer_enquiry", front, frozenset({S.NEW}), frozenset({K.ENQUIRY}),
+                   NoteParams, _answer, True),
+            Action("change_address", front, frozenset({S.NEW}), frozenset({K.ORDER_CHANGE}),
+                   AddressParams, _change_address, True),
+            Action("register_wholesale_account", front, frozenset({S.NEW}),
+                   frozenset({K.WHOLESALE_REGISTRATION}), WholesaleParams, _wholesale, True),
+            Action("apologise", front, frozenset({S.NEW, S.VERIFIED}),
+                   frozenset({K.SERVICE_COMPLAINT}), NoteParams, _apologise, True),
+            Action("resolve", front, frozenset({S.IN_PROGRESS}), SHOP_KINDS, NoParams, _resolve,
+                   True),
+            Action("close", front, frozenset({S.RESOLVED}), SHOP_KINDS, NoParams, _close),
+            Action("reopen", front, frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED}), SHOP_KINDS,
+                   NoteParams, _reopen),
+            Action("cancel", front, OPEN, SHOP_KINDS, NoteParams, _cancel),
+        )
+    }
+
+
+ACTIONS = _actions()
+
+
+def _snapshot(case: Case) -> dict[str, Any]:
+    return case.model_dump(mode="json", exclude={"version", "updated_at"})
+
+
+def available_actions(case: Case, actor: StaffMember) -> list[str]:
+    """The actions this person could take on this case now (parameters permitting)."""
+    return [
+        a.name for a in ACTIONS.values()
+        if actor.role in a.roles and case.status in a.statuses and case.kind in a.kinds
+    ]
+
+
+def apply_action(
+    case: Case,
+    action_name: str,
+    params: dict[str, Any] | None,
+    *,
+    actor: StaffMember,
+    now: datetime,
+    promises: ShopPromises,
+) -> Change:
+    action = ACTIONS.get(action_name)
+    if action is None:
+        raise ActionRefused(
+            f"there is no action '{action_name}'",
+            [{"field": "action", "message": "unknown action"}],
+        )
+    if not actor.active:
+        raise ActionRefused(f"{actor.name}'s access has been revoked")
+    if case.kind not in action.kinds:
+        raise ActionRefused(f"'{action_name}' is not part of a {case.kind.value} case")
+    if actor.role not in action.roles:
+        allowed = ", ".join(sorted(role.value for role in action.roles))
+        raise ActionRefused(
+            f"a {actor.role.value} may not {action_name.replace('_', ' ')} (allowed: {allowed})"
+        )
+    if case.status not in action.statuses:
+        allowed = ", ".join(sorted(status.value for status in action.statuses))
+        raise ActionRefused(
+            f"'{action_name}' is not possible while the case is {case.status.value} "
+            f"(possible when: {allowed})"
+        )
+    try:
+        checked = action.params.model_validate(params or {})
+    except ValidationError as error:
+        errors = [
+            {
+                "field": ".".join(["params", *(str(part) for part in e["loc"])]),
+                "message": e["msg"].removeprefix("Value error, "),
+            }
+            for e in error.errors(include_url=False)
+        ]
+        raise ActionRefused("the parameters are not right", errors) from None
+    outcome = action.effect(case, checked, Context(actor=actor, now=now, promises=promises))
+    updates = dict(outcome.updates)
+    if outcome.status is not None:
+        updates["status"] = outcome.status
+    updates.update(version=case.version + 1, updated_at=now)
+    changed = Case.model_validate({**case.model_dump(), **updates})
+    before, after = _snapshot(case), _snapshot(changed)
+    keys = sorted(k for k in after if before.get(k) != after.get(k))
+    event = CaseEvent(
+        case_id=case.case_id,
+        at=now,
+        actor=actor.actor,
+        action=action_name,
+        before={k: before.get(k) for k in keys},
+        after={k: after.get(k) for k in keys},
+        details=checked.model_dump(mode="json"),
+        visible_to_customer=action.customer_visible,
+        version=changed.version,
+    )
+    return Change(case=changed, event=event, messages=outcome.messages)
+
+
+class PolicyPromises:
+    """The shop's promises as its policies file states them, counted on its calendar."""
+
+    def __init__(self, policies: Policies) -> None:
+        self.policies = policies
+
+    def refund_request_due(self, decided_at: datetime) -> datetime:
+        return self.policies.deadline(decided_at, self.policies.shop.refund_request_within)
+
+    def reship_due(self, decided_at: datetime, exchange: bool) -> datetime:
+        shop = self.policies.shop
+        within = shop.exchange_ship_within if exchange else shop.reship_within
+        return self.policies.deadline(decided_at, within)
+
+    def tracking_check_due(self, at: datetime) -> datetime:
+        return self.policies.deadline(at, self.policies.shop.tracking_check_within)
+
+    def approval_needed(self, item: ResolutionItem) -> Role | None:
+        return self.policies.approver_for(item.remedy, item.amount)
+
+    @property
+    def card_refund_working_days(self) -> tuple[int, int]:
+        arrival = self.policies.shop.credit_card_refund_arrival
+        return int(arrival.shortest.amount), int(arrival.longest.amount)
