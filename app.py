@@ -289,6 +289,209 @@ def case_status(token: str) -> Response:
     return _json(200, view.as_dict(), NO_STORE)
 
 
+# -- the staff's side (Authorization: Bearer <token>, see `python -m chalicelib.cli`) -----
+
+
+class _Unauthenticated(Exception):
+    pass
+
+
+def staff_api(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A staff route: the caller must present an active staff token; the view gets them."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        from chalicelib import bootstrap
+        from chalicelib.services.staff_desk import staff_for
+
+        member = staff_for(bootstrap.case_store(), _request().headers.get("authorization"))
+        if member is None:
+            return _errors(
+                401,
+                [{"field": "Authorization", "message": "a valid staff token is needed "
+                  "(Authorization: Bearer sdk_…)"}],
+            )
+        return view(member, *args, **kwargs)
+
+    return storage_trouble_is_503(wrapped)
+
+
+def _staff_case(case: Any) -> dict[str, Any]:
+    from chalicelib.services.staff_desk import status_url
+
+    data: dict[str, Any] = case.model_dump(mode="json")
+    data["status_url"] = status_url(case, _base_url(_request()))
+    data["next_due_at"] = case.next_due_at.isoformat() if case.next_due_at else None
+    return data
+
+
+@app.route("/api/staff/me", methods=["GET"])
+@staff_api
+def who_am_i(staff: Any) -> Response:
+    return _json(200, staff.model_dump(mode="json"))
+
+
+@app.route("/api/staff/cases", methods=["GET"])
+@staff_api
+def list_cases(staff: Any) -> Response:
+    from chalicelib import bootstrap
+    from chalicelib.domain.case import CaseKind
+    from chalicelib.services.staff_desk import known_status, list_cases
+
+    query: Mapping[str, str] = _request().query_params or {}
+    store = bootstrap.case_store()
+    if query.get("number"):
+        found = store.find_case_by_number(query["number"].strip().upper())
+        return _json(200, {"cases": [_staff_case(found)] if found else []})
+    errors = []
+    if query.get("status") and not known_status(query["status"]):
+        errors.append({"field": "status", "message": "not a case status"})
+    if query.get("kind") and query["kind"] not in CaseKind._value2member_map_:
+        errors.append({"field": "kind", "message": "not a case kind"})
+    if query.get("overdue") not in (None, "true", "false"):
+        errors.append({"field": "overdue", "message": "true or false"})
+    if errors:
+        return _errors(400, errors)
+    cases = list_cases(
+        store,
+        status=query.get("status"),
+        kind=query.get("kind"),
+        owner=query.get("owner"),
+        overdue_at=bootstrap.now() if query.get("overdue") == "true" else None,
+    )
+    return _json(200, {"cases": [_staff_case(case) for case in cases]})
+
+
+@app.route("/api/staff/cases", methods=["POST"], content_types=["application/json"])
+@staff_api
+def open_case_for_customer(staff: Any) -> Response:
+    """A case taken on the phone (or at the counter) on the customer's behalf."""
+    from chalicelib import bootstrap
+    from chalicelib.domain.case import Channel, PhoneComplaint
+    from chalicelib.services.intake import submit_complaint
+    from chalicelib.settings import get_settings
+    from chalicelib.web import forms
+
+    request = _request()
+    try:
+        data = forms.json_body(_raw_body(request))
+        complaint = forms.parse_complaint(
+            data, today=bootstrap.now().date(), model=PhoneComplaint
+        )
+    except _BodyTooLarge:
+        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
+    except forms.BadRequest as bad:
+        return _errors(400, bad.errors)
+    receipt = submit_complaint(
+        bootstrap.case_store(),
+        get_settings(),
+        complaint,
+        now=bootstrap.now(),
+        base_url=_base_url(request),
+        channel=Channel.PHONE,
+        idempotency_key=None,
+        taken_by=staff.actor,
+    )
+    assert receipt is not None
+    return _json(201, receipt.as_dict())
+
+
+@app.route("/api/staff/cases/{case_id}", methods=["GET"])
+@staff_api
+def read_case(staff: Any, case_id: str) -> Response:
+    from chalicelib import bootstrap
+    from chalicelib.domain.lifecycle import available_actions
+
+    store = bootstrap.case_store()
+    case = store.get_case(case_id) if len(case_id) <= 64 else None
+    if case is None:
+        return _errors(404, [{"field": "case_id", "message": "no such case"}])
+    history = [event.model_dump(mode="json") for event in store.case_history(case_id)]
+    return _json(
+        200,
+        {
+            "case": _staff_case(case),
+            "history": history,
+            "available_actions": available_actions(case, staff),
+        },
+    )
+
+
+@app.route(
+    "/api/staff/cases/{case_id}/actions", methods=["POST"], content_types=["application/json"]
+)
+@staff_api
+def act_on_case(staff: Any, case_id: str) -> Response:
+    """Apply an action: {"action": "...", "params": {...}, "version": <the version read>}."""
+    from chalicelib import bootstrap
+    from chalicelib.domain.lifecycle import ActionRefused
+    from chalicelib.services.staff_desk import CaseNotFound, StaleVersion, act_on_case
+    from chalicelib.settings import get_policies
+    from chalicelib.web import forms
+
+    request = _request()
+    try:
+        body = forms.json_body(_raw_body(request))
+    except _BodyTooLarge:
+        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
+    except forms.BadRequest as bad:
+        return _errors(400, bad.errors)
+    errors = []
+    if not isinstance(body, dict):
+        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
+    if not isinstance(body.get("action"), str):
+        errors.append({"field": "action", "message": "the name of an action is needed"})
+    version: Any = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        errors.append({"field": "version", "message": "the case version you read is needed"})
+    if body.get("params") is not None and not isinstance(body["params"], dict):
+        errors.append({"field": "params", "message": "must be an object"})
+    unknown = set(body) - {"action", "params", "version"}
+    errors += [{"field": name, "message": "unknown field"} for name in sorted(unknown)]
+    if errors:
+        return _errors(400, errors)
+    try:
+        case = act_on_case(
+            bootstrap.case_store(),
+            get_policies(),
+            case_id=case_id,
+            action=body["action"],
+            params=body.get("params"),
+            expected_version=version,
+            actor=staff,
+            now=bootstrap.now(),
+            base_url=_base_url(request),
+        )
+    except CaseNotFound:
+        return _errors(404, [{"field": "case_id", "message": "no such case"}])
+    except StaleVersion as stale:
+        changes = [
+            {"version": e.version, "action": e.action, "actor": e.actor, "at": e.at.isoformat()}
+            for e in stale.changes
+        ]
+        summary = ", ".join(f"{c['action']} by {c['actor']}" for c in changes) or "changed"
+        return _json(
+            409,
+            {
+                "errors": [
+                    {
+                        "field": "version",
+                        "message": f"the case is at version {stale.current.version}, not "
+                        f"{version}: since then {summary}. Read it again and retry.",
+                    }
+                ],
+                "current_version": stale.current.version,
+                "changes": changes,
+            },
+        )
+    except ActionRefused as refused:
+        if refused.errors:
+            return _errors(400, refused.errors)
+        status = 403 if refused.code == "role" else 422
+        return _errors(status, [{"field": "action", "message": refused.reason}])
+    return _json(200, {"case": _staff_case(case)})
+
+
 @app.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
     from chalicelib.web.openapi import openapi_document

@@ -58,14 +58,6 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
-def stage_environment(stage: str) -> dict[str, str]:
-    """The environment variables .chalice/config.json gives the stage, as chalice does."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    env = dict(config.get("environment_variables", {}))
-    env.update(config["stages"][stage].get("environment_variables", {}))
-    return env
-
-
 class Snapshot:
     """The table's items as DynamoDB JSON in one file, written atomically when changed."""
 
@@ -209,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     moto.start()
 
     base_url = f"http://{args.host}:{args.port}"
+    from chalicelib.cli import stage_environment
+
     env = {
         **stage_environment("local"),
         "AWS_ACCESS_KEY_ID": "local",
@@ -226,7 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
 
     sys.path.insert(0, str(ROOT))
+    from chalicelib import bootstrap
+    from chalicelib.domain.policies import PoliciesError
+    from chalicelib.settings import SettingsError
     from local.table import create_table
+
+    try:  # a bad setting or policies file stops here, with what is wrong
+        bootstrap.check_configuration()
+    except (SettingsError, PoliciesError) as error:
+        moto.stop()
+        log(str(error))
+        return 2
 
     dynamodb = boto3.client("dynamodb")
     create_table(dynamodb, TABLE)
@@ -234,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = Snapshot(dynamodb, TABLE, data_dir / "dynamodb.json")
     restored = snapshot.restore()
     log(f"moto on 127.0.0.1:{moto_port}; restored {restored} items from {snapshot.path}")
+    # For `python -m chalicelib.cli --local …` (staff tokens) while the stack runs.
+    stack_file = data_dir / "stack.json"
+    stack_file.write_text(json.dumps({"environment": env, "url": base_url}))
 
     stopping = threading.Event()
 
@@ -284,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             snapshot.save()
             log(f"saved {snapshot.path}")
         finally:
+            stack_file.unlink(missing_ok=True)
             moto.stop()
             log("stopped")
 

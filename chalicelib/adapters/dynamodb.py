@@ -2,13 +2,15 @@
 
 Item layout (PK / SK):
   CASE#<id>            / CASE            the case (version-checked); gsi1 customer, gsi2 status
-  CASE#<id>            / EVENT#<at>#<n>  its history, append-only
+  CASE#<id>            / EVENT#<version> its history, append-only, one event per version
   CASE#<id>            / OUTBOX#<id>     side effects; on the sparse ``due`` index while pending
   CASENO#<number>      / CASENO          case number → case id (unique)
   TOKEN#<sha256>       / TOKEN           customer status token → case id (unique)
   IDEMPOTENCY#<sha256> / IDEMPOTENCY     the first receipt for an Idempotency-Key (TTL)
   RATE#<name>#<key>    / RATE            submissions in one hour window (TTL)
   COUNTER#case_number  / COUNTER         the case-number sequence
+  STAFF#<id>           / STAFF           a member of staff (gsi2: all staff)
+  STAFFTOKEN#<sha256>  / STAFFTOKEN      a staff API token → who it is (only the hash is kept)
 Lookups by number and token are items, not index entries, so a customer who opens the
 status link a moment after submitting reads it strongly consistently.
 """
@@ -16,7 +18,6 @@ status link a moment after submitting reads it strongly consistently.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,12 +27,15 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
 from chalicelib.domain.case import Case, CaseEvent
+from chalicelib.domain.staff import StaffMember
 from chalicelib.services.ports import (
     AlreadySubmitted,
+    CaseFilter,
     IdempotencyRecord,
     NewCase,
     OutboxMessage,
     RateLimitReached,
+    StaleCase,
     WriteConflict,
 )
 
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
 
 DUE_INDEX = "due"
 OUTBOX_DUE_PARTITION = "OUTBOX"
+CASE_DUE_PARTITION = "CASEDUE"
 OUTBOX_LEASE = timedelta(minutes=5)
 
 _serializer = TypeSerializer()
@@ -67,8 +72,21 @@ def _case_key(case_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"CASE#{case_id}"}, "SK": {"S": "CASE"}}
 
 
-def _case_from(item: dict[str, Any]) -> Case:
-    return Case.model_validate(from_item(item)["case"])
+def _case_from(item: Mapping[str, Any]) -> Case:
+    values = from_item(item)
+    return Case.model_validate({**values["case"], "status_token": values.get("status_token")})
+
+
+def _listing_keys(case: Case) -> dict[str, Any]:
+    """Where a case shows up in the staff's lists: by status (gsi2), and on the sparse
+    ``due`` index while it has a promise to keep (for the overdue list)."""
+    due = case.next_due_at
+    return {
+        "gsi2pk": f"STATUS#{case.status.value}",
+        "gsi2sk": timestamp(case.created_at),
+        "due_pk": CASE_DUE_PARTITION if due else None,
+        "due_sk": f"{timestamp(due)}#{case.case_id}" if due else None,
+    }
 
 
 def _outbox_from(values: dict[str, Any]) -> OutboxMessage:
@@ -169,8 +187,7 @@ class DynamoCaseStore:
                             "status_token": new.status_token,
                             "gsi1pk": f"CUSTOMER#{case.customer.email.lower()}",
                             "gsi1sk": created,
-                            "gsi2pk": f"STATUS#{case.status.value}",
-                            "gsi2sk": created,
+                            **_listing_keys(case),
                         }
                     ),
                     "ConditionExpression": new_only,
@@ -231,7 +248,8 @@ class DynamoCaseStore:
         return to_item(
             {
                 "PK": f"CASE#{event.case_id}",
-                "SK": f"EVENT#{timestamp(event.at)}#{uuid.uuid4().hex[:8]}",
+                # Keyed by the version it produced: ordered, and one event per version.
+                "SK": f"EVENT#{event.version:08d}",
                 "type": "event",
                 "event": event.model_dump(mode="json"),
             }
@@ -296,6 +314,246 @@ class DynamoCaseStore:
                 CaseEvent.model_validate(from_item(item)["event"]) for item in page["Items"]
             )
         return events
+
+    # -- changing a case -----------------------------------------------------------------
+
+    def save_change(
+        self, case: Case, event: CaseEvent, outbox: list[OutboxMessage], expected_version: int
+    ) -> None:
+        keys = _listing_keys(case)
+        present = {k: v for k, v in keys.items() if v is not None}
+        absent = [k for k, v in keys.items() if v is None]
+        names = {"#case": "case", "#version": "version", **{f"#{k}": k for k in keys}}
+        values = {
+            ":case": _serializer.serialize(case.model_dump(mode="json")),
+            ":version": {"N": str(case.version)},
+            ":expected": {"N": str(expected_version)},
+            **{f":{k}": {"S": v} for k, v in present.items()},
+        }
+        expression = "SET #case = :case, #version = :version" + "".join(
+            f", #{k} = :{k}" for k in present
+        )
+        if absent:
+            expression += " REMOVE " + ", ".join(f"#{k}" for k in absent)
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _case_key(case.case_id),
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "#version = :expected",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": self._event_item(event),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+        items += [
+            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
+            for message in outbox
+        ]
+        try:
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=f"{case.case_id}-{case.version}"
+            )
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancelled.response.get("CancellationReasons", [])
+            first = reasons[0] if reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed" and "Item" in first:
+                raise StaleCase(_case_from(first["Item"])) from None
+            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                raise WriteConflict(str(cancelled)) from None
+            raise
+
+    def list_cases(self, where: CaseFilter) -> list[Case]:
+        """Open work for the staff's lists: one Query per status asked for, or the overdue
+        cases from the sparse due index; never a Scan. Kind and owner narrow the result."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        filters = []
+        if where.kind:
+            names.update({"#case": "case", "#kind": "kind"})
+            values[":kind"] = {"S": where.kind}
+            filters.append("#case.#kind = :kind")
+        if where.owner:
+            names.update({"#case": "case", "#owner": "owner"})
+            values[":owner"] = {"S": where.owner}
+            filters.append("#case.#owner = :owner")
+        queries: list[dict[str, Any]] = []
+        if where.overdue_at is not None:
+            queries.append(
+                {
+                    "IndexName": DUE_INDEX,
+                    "KeyConditionExpression": "due_pk = :p AND due_sk < :now",
+                    "ExpressionAttributeValues": {
+                        ":p": {"S": CASE_DUE_PARTITION},
+                        ":now": {"S": timestamp(where.overdue_at)},
+                    },
+                }
+            )
+        else:
+            queries += [
+                {
+                    "IndexName": "gsi2",
+                    "KeyConditionExpression": "gsi2pk = :p",
+                    "ExpressionAttributeValues": {":p": {"S": f"STATUS#{status}"}},
+                    "ScanIndexForward": False,
+                }
+                for status in sorted(where.statuses)
+            ]
+        found: list[Case] = []
+        for query in queries:
+            keys_only = query["IndexName"] == DUE_INDEX
+            extra: dict[str, Any] = {}
+            if filters and not keys_only:
+                extra = {"FilterExpression": " AND ".join(filters),
+                         "ExpressionAttributeNames": names}
+                query["ExpressionAttributeValues"].update(values)
+            paginator = self.client.get_paginator("query")
+            for page in paginator.paginate(TableName=self.table_name, **query, **extra):
+                for item in page["Items"]:
+                    if keys_only:  # the due index holds keys only: read the case itself
+                        case = self.get_case(from_item(item)["PK"].removeprefix("CASE#"))
+                        if case is None or (where.kind and case.kind != where.kind) or (
+                            where.owner and case.owner != where.owner
+                        ):
+                            continue
+                        found.append(case)
+                    else:
+                        found.append(_case_from(item))
+                if len(found) >= where.limit:
+                    return found[: where.limit]
+        return found
+
+    def events_since(self, case_id: str, version: int) -> list[CaseEvent]:
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND SK BETWEEN :after AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CASE#{case_id}"},
+                ":after": {"S": f"EVENT#{version + 1:08d}"},
+                ":last": {"S": "EVENT#99999999"},
+            },
+        )
+        return [CaseEvent.model_validate(from_item(i)["event"]) for i in response["Items"]]
+
+    # -- staff -------------------------------------------------------------------------
+
+    def add_staff(self, member: StaffMember, token_hash: str, now: datetime) -> None:
+        """A new member of staff and their first token, or nothing if the id is taken."""
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item(
+                            {
+                                "PK": f"STAFF#{member.staff_id}",
+                                "SK": "STAFF",
+                                "staff": member.model_dump(mode="json"),
+                                "token_hash": token_hash,
+                                "gsi2pk": "STAFF",
+                                "gsi2sk": member.staff_id,
+                                "created_at": timestamp(now),
+                            }
+                        ),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                self._token_put(member, token_hash, now),
+            ]
+        )
+
+    def _token_put(self, member: StaffMember, token_hash: str, now: datetime) -> Any:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": to_item(
+                    {
+                        "PK": f"STAFFTOKEN#{token_hash}",
+                        "SK": "STAFFTOKEN",
+                        "staff": member.model_dump(mode="json"),
+                        "issued_at": timestamp(now),
+                    }
+                ),
+            }
+        }
+
+    def get_staff(self, staff_id: str) -> tuple[StaffMember, str | None] | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": f"STAFF#{staff_id}"}, "SK": {"S": "STAFF"}},
+            ConsistentRead=True,
+        )
+        if "Item" not in response:
+            return None
+        values = from_item(response["Item"])
+        return StaffMember.model_validate(values["staff"]), values.get("token_hash")
+
+    def list_staff(self) -> list[StaffMember]:
+        paginator = self.client.get_paginator("query")
+        members = []
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :p",
+            ExpressionAttributeValues={":p": {"S": "STAFF"}},
+        ):
+            members += [StaffMember.model_validate(from_item(i)["staff"]) for i in page["Items"]]
+        return members
+
+    def replace_token(
+        self, member: StaffMember, old_hash: str | None, new_hash: str | None, now: datetime
+    ) -> None:
+        """Issue a new token (new_hash) or revoke (None); the old one stops working."""
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {"PK": {"S": f"STAFF#{member.staff_id}"}, "SK": {"S": "STAFF"}},
+                    "UpdateExpression": (
+                        "SET token_hash = :new, staff = :staff" if new_hash
+                        else "SET staff = :staff REMOVE token_hash"
+                    ),
+                    "ExpressionAttributeValues": {
+                        ":staff": _serializer.serialize(member.model_dump(mode="json")),
+                        **({":new": {"S": new_hash}} if new_hash else {}),
+                    },
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            }
+        ]
+        if old_hash:
+            items.append(
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": {
+                            "PK": {"S": f"STAFFTOKEN#{old_hash}"},
+                            "SK": {"S": "STAFFTOKEN"},
+                        },
+                    }
+                }
+            )
+        if new_hash:
+            items.append(self._token_put(member, new_hash, now))
+        self.client.transact_write_items(TransactItems=items)
+
+    def staff_by_token(self, token_hash: str) -> StaffMember | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": f"STAFFTOKEN#{token_hash}"}, "SK": {"S": "STAFFTOKEN"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return StaffMember.model_validate(from_item(item)["staff"]) if item else None
 
     # -- the outbox --------------------------------------------------------------------
 

@@ -223,6 +223,12 @@ class Complaint(BaseModel):
         return self.model_dump(mode="json", exclude={"website"})
 
 
+class PhoneComplaint(Complaint):
+    """A report taken by staff on the customer's behalf: any kind, staff-only ones too."""
+
+    kind: CaseKind
+
+
 class Case(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
@@ -252,6 +258,9 @@ class Case(BaseModel):
     repair_fee: RepairFee | None = None
     feedback: tuple[DepartmentFeedback, ...] = ()
     tracking_check_due_at: datetime | None = None
+    # The customer's private link token: kept with the case for the links in e-mails,
+    # never shown in a case's data or history.
+    status_token: str | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def is_open(self) -> bool:
@@ -286,6 +295,8 @@ class CaseEvent(BaseModel):
     details: dict[str, Any] | None = None  # the action's parameters
     visible_to_customer: bool = False
     version: int | None = None  # the case version this event produced
+    # What the customer was told by this change: [{"template": …, "values": {…}}].
+    told_customer: tuple[dict[str, Any], ...] = ()
 
 
 def format_case_number(sequence: int, prefix: str) -> str:
@@ -307,8 +318,10 @@ def open_case(
     language: Language,
     channel: Channel,
     now: datetime,
+    actor: str | None = None,
 ) -> tuple[Case, CaseEvent]:
-    """A new case and the first line of its history."""
+    """A new case and the first line of its history (by the customer, unless staff took
+    the report)."""
     case = Case(
         case_id=case_id,
         case_number=case_number,
@@ -329,7 +342,7 @@ def open_case(
     event = CaseEvent(
         case_id=case_id,
         at=now,
-        actor=f"customer:{complaint.customer.email}",
+        actor=actor or f"customer:{complaint.customer.email}",
         action="case_received",
         before=None,
         after={"status": case.status.value, "kind": case.kind.value},

@@ -9,7 +9,7 @@ ActionRefused with the reason and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +28,7 @@ from chalicelib.domain.remedies import (
     PaymentMethod,
     PendingResolution,
     RefundTrack,
+    Remedy,
     RepairFee,
     ReshipTrack,
     ResolutionItem,
@@ -99,10 +100,13 @@ class Change:
 class ActionRefused(Exception):
     """The action is not allowed now, for this person, or with these parameters."""
 
-    def __init__(self, reason: str, errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self, reason: str, errors: list[dict[str, str]] | None = None, code: str = "not_now"
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.errors = errors or []
+        self.code = code  # "role": not this person's to do; "not_now": not in this state
 
 
 # -- parameters of the actions --------------------------------------------------------
@@ -147,7 +151,7 @@ class ListingCorrectedParams(BaseModel):
 
 class DecideParams(BaseModel):
     model_config = _params
-    items: tuple[ResolutionItem, ...] = Field(min_length=1, max_length=10)
+    items: list[ResolutionItem] = Field(min_length=1, max_length=10)
 
 
 class TrackingParams(BaseModel):
@@ -235,6 +239,12 @@ class Action:
     params: type[BaseModel]
     effect: Effect
     customer_visible: bool = False
+    # Kinds for which the action is possible in other statuses than ``statuses``.
+    statuses_for: Mapping[CaseKind, frozenset[CaseStatus]] = field(default_factory=dict)
+
+    def statuses_of(self, kind: CaseKind) -> frozenset[CaseStatus]:
+        """The statuses in which this action is possible on a case of this kind."""
+        return self.statuses_for.get(kind, self.statuses)
 
 
 def _refuse(reason: str) -> ActionRefused:
@@ -339,30 +349,47 @@ def _resolution_message(items: tuple[ResolutionItem, ...]) -> CustomerMessage:
 
 
 def _decide(case: Case, p: DecideParams, ctx: Context) -> Outcome:
+    items = tuple(p.items)
     allowed = REMEDIES_BY_KIND.get(case.kind, set())
     errors = [
         {"field": f"params.items.{n}.remedy", "message": f"not a remedy for {case.kind.value}"}
-        for n, item in enumerate(p.items)
+        for n, item in enumerate(items)
         if item.remedy.value not in allowed
     ]
     errors += [
         {"field": f"params.items.{n}.amount", "message": "a refund needs its amount"}
-        for n, item in enumerate(p.items)
+        for n, item in enumerate(items)
         if item.remedy in REFUND_REMEDIES and item.amount is None
     ]
     if errors:
         raise ActionRefused("the resolution does not fit this case", errors)
-    needs = [role for item in p.items if (role := ctx.promises.approval_needed(item))]
+    # A remedy given in several items is judged on its total: no splitting under a limit.
+    totals: dict[Remedy, Decimal] = {}
+    for item in items:
+        if item.amount is not None:
+            totals[item.remedy] = totals.get(item.remedy, Decimal(0)) + item.amount
+    needs = [
+        role
+        for remedy, total in totals.items()
+        if (role := ctx.promises.approval_needed(
+            ResolutionItem.model_construct(remedy=remedy, amount=total)
+        ))
+    ]
     missing = [role for role in needs if not may_approve(ctx.actor.role, role)]
     if missing:
+        # One approval for the whole decision: the role that may approve every item.
+        needed = next(
+            (role for role in missing if all(may_approve(role, other) for other in missing)),
+            missing[0],
+        )
         pending = PendingResolution(
-            items=p.items, decided_by=ctx.actor.actor, needs=missing[0].value
+            items=items, decided_by=ctx.actor.actor, needs=needed.value
         )
         return Outcome(updates={"pending_resolution": pending}, status=S.AWAITING_APPROVAL)
     return Outcome(
-        updates=_tracks_for(p.items, ctx),
+        updates=_tracks_for(items, ctx),
         status=S.IN_PROGRESS,
-        messages=(_resolution_message(p.items),),
+        messages=(_resolution_message(items),),
     )
 
 
@@ -434,6 +461,11 @@ def _submit_refund(case: Case, p: RefundRequestParams, ctx: Context) -> Outcome:
 
 def _post_refund(case: Case, p: PostRefundParams, ctx: Context) -> Outcome:
     track = _track(case, "refund", "requested", "posting the refund")
+    if p.amount != track.amount:
+        raise ActionRefused(
+            f"the refund decided is {track.amount}; finance posts that amount, not {p.amount}",
+            [{"field": "params.amount", "message": f"must be the decided {track.amount}"}],
+        )
     updated = track.model_copy(
         update={
             "state": "posted",
@@ -551,7 +583,7 @@ def _close(case: Case, p: NoParams, ctx: Context) -> Outcome:
 
 
 def _reopen(case: Case, p: NoteParams, ctx: Context) -> Outcome:
-    if case.resolution and unfinished_work(case):
+    if unfinished_work(case):
         return Outcome(status=S.IN_PROGRESS)
     return Outcome(status=S.VERIFIED if case.verification == "true" else S.NEW)
 
@@ -586,7 +618,8 @@ def _actions() -> dict[str, Action]:
             Action("listing_corrected", frozenset({Role.OPERATIONS}), OPEN, SHOP_KINDS,
                    ListingCorrectedParams, _listing_corrected),
             Action("decide_resolution", front, frozenset({S.NEW, S.VERIFIED}), decidable,
-                   DecideParams, _decide, True),
+                   DecideParams, _decide, True,
+                   statuses_for={kind: frozenset({S.VERIFIED}) for kind in NEEDS_VERIFICATION}),
             Action("approve_resolution", frozenset({Role.SUPERVISOR, Role.SERVICE_DIRECTOR,
                                                     Role.SERVICE_VP}),
                    frozenset({S.AWAITING_APPROVAL}), decidable, NoParams, _approve, True),
@@ -646,7 +679,10 @@ def available_actions(case: Case, actor: StaffMember) -> list[str]:
     """The actions this person could take on this case now (parameters permitting)."""
     return [
         a.name for a in ACTIONS.values()
-        if actor.role in a.roles and case.status in a.statuses and case.kind in a.kinds
+        if actor.active
+        and actor.role in a.roles
+        and case.kind in a.kinds
+        and case.status in a.statuses_of(case.kind)
     ]
 
 
@@ -666,16 +702,18 @@ def apply_action(
             [{"field": "action", "message": "unknown action"}],
         )
     if not actor.active:
-        raise ActionRefused(f"{actor.name}'s access has been revoked")
+        raise ActionRefused(f"{actor.name}'s access has been revoked", code="role")
     if case.kind not in action.kinds:
         raise ActionRefused(f"'{action_name}' is not part of a {case.kind.value} case")
     if actor.role not in action.roles:
         allowed = ", ".join(sorted(role.value for role in action.roles))
         raise ActionRefused(
-            f"a {actor.role.value} may not {action_name.replace('_', ' ')} (allowed: {allowed})"
+            f"a {actor.role.value} may not {action_name.replace('_', ' ')} (allowed: {allowed})",
+            code="role",
         )
-    if case.status not in action.statuses:
-        allowed = ", ".join(sorted(status.value for status in action.statuses))
+    statuses = action.statuses_of(case.kind)
+    if case.status not in statuses:
+        allowed = ", ".join(sorted(status.value for status in statuses))
         raise ActionRefused(
             f"'{action_name}' is not possible while the case is {case.status.value} "
             f"(possible when: {allowed})"
@@ -696,7 +734,7 @@ def apply_action(
     if outcome.status is not None:
         updates["status"] = outcome.status
     updates.update(version=case.version + 1, updated_at=now)
-    changed = Case.model_validate({**case.model_dump(), **updates})
+    changed = Case.model_validate({**dict(case), **updates})
     before, after = _snapshot(case), _snapshot(changed)
     keys = sorted(k for k in after if before.get(k) != after.get(k))
     event = CaseEvent(
@@ -709,6 +747,9 @@ def apply_action(
         details=checked.model_dump(mode="json"),
         visible_to_customer=action.customer_visible,
         version=changed.version,
+        told_customer=tuple(
+            {"template": m.template, "values": m.values} for m in outcome.messages
+        ),
     )
     return Change(case=changed, event=event, messages=outcome.messages)
 

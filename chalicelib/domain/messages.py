@@ -39,8 +39,30 @@ KIND_LABELS: dict[Language, dict[CaseKind, str]] = {
 }
 
 STATUS_LABELS: dict[Language, dict[CaseStatus, str]] = {
-    Language.EN: {CaseStatus.NEW: "Received, waiting for an agent"},
-    Language.ZH: {CaseStatus.NEW: "已受理，等待客服处理"},
+    Language.EN: {
+        CaseStatus.NEW: "Received, waiting for an agent",
+        CaseStatus.AWAITING_PHOTOS: "Waiting for your photos",
+        CaseStatus.VERIFIED: "Checked, we are deciding what to do",
+        CaseStatus.NOT_TRUE: "Checked",
+        CaseStatus.WATCHING_TRACKING: "We are watching your parcel's tracking",
+        CaseStatus.AWAITING_APPROVAL: "We are deciding what to do",
+        CaseStatus.IN_PROGRESS: "Being put right",
+        CaseStatus.RESOLVED: "Resolved",
+        CaseStatus.CLOSED: "Closed",
+        CaseStatus.CANCELLED: "Cancelled",
+    },
+    Language.ZH: {
+        CaseStatus.NEW: "已受理，等待客服处理",
+        CaseStatus.AWAITING_PHOTOS: "等待您提供照片",
+        CaseStatus.VERIFIED: "已核实，正在确定处理方案",
+        CaseStatus.NOT_TRUE: "已核实",
+        CaseStatus.WATCHING_TRACKING: "正在跟踪您的包裹物流",
+        CaseStatus.AWAITING_APPROVAL: "正在确定处理方案",
+        CaseStatus.IN_PROGRESS: "处理中",
+        CaseStatus.RESOLVED: "已解决",
+        CaseStatus.CLOSED: "已关闭",
+        CaseStatus.CANCELLED: "已取消",
+    },
 }
 
 HISTORY_LABELS: dict[Language, dict[str, str]] = {
@@ -103,3 +125,240 @@ def case_received_email(
     )
     html = f'<!doctype html><html lang="{language.value}"><body>{body}</body></html>'
     return EmailText(subject=subject, text=text, html=html)
+
+
+REMEDY_LABELS: dict[Language, dict[str, str]] = {
+    Language.EN: {
+        "refund_difference": "a refund of the price difference",
+        "partial_refund": "a partial refund",
+        "full_refund": "a full refund",
+        "reship": "a new shipment",
+        "reship_missing_part": "sending the missing part",
+        "exchange": "an exchange",
+        "coupon": "a coupon",
+        "gift": "a small gift",
+        "keep_wrong_item": "you keep the item sent by mistake",
+        "return_item": "the item is returned to us",
+    },
+    Language.ZH: {
+        "refund_difference": "退还差价",
+        "partial_refund": "部分退款",
+        "full_refund": "全额退款",
+        "reship": "重新发货",
+        "reship_missing_part": "补发缺少的配件",
+        "exchange": "换货",
+        "coupon": "优惠券",
+        "gift": "小礼品",
+        "keep_wrong_item": "发错的商品您可以保留",
+        "return_item": "请将商品寄回",
+    },
+}
+
+OFFER_LABELS = {
+    Language.EN: {
+        "discount": "a discount on your next order",
+        "gift": "a gift with your next order",
+    },
+    Language.ZH: {"discount": "下次购物的折扣", "gift": "下次购物赠送的小礼品"},
+}
+
+# Subject and body of each thing a customer is told as their case moves on. {case_number}
+# is always there; the other fields come from the action (staff's own words in {text}).
+CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
+    Language.EN: {
+        "photos_requested": (
+            "Photos needed for case {case_number}",
+            "To check what happened, please send us photos of the product and of the "
+            "package it came in, by replying to this e-mail.",
+        ),
+        "explanation": ("About your case {case_number}", "{text}{offer}"),
+        "resolution_decided": (
+            "What we will do: case {case_number}",
+            "We are sorry for the trouble. This is what we will do: {remedies}.",
+        ),
+        "refund_posted_card": (
+            "Refund sent: case {case_number}",
+            "We have refunded {amount} to your credit card. The bank needs "
+            "{days_from} to {days_to} working days to show it on your account.",
+        ),
+        "refund_posted_paypal": (
+            "Refund sent: case {case_number}",
+            "We have refunded {amount} through PayPal; PayPal sends you its own refund "
+            "e-mail as well.",
+        ),
+        "refund_posted": (
+            "Refund sent: case {case_number}",
+            "We have refunded {amount} by bank transfer.",
+        ),
+        "refunded_apology": (
+            "Your refund is complete: case {case_number}",
+            "Your refund of {amount} is complete. Once more, we apologise for the trouble.",
+        ),
+        "reshipped": (
+            "On its way: case {case_number}",
+            "We have shipped your parcel. Tracking number: {tracking_no} {carrier}{extras}",
+        ),
+        "tracking_explained": (
+            "About your parcel: case {case_number}",
+            "Parcel tracking is often updated only after the parcel reaches your country. "
+            "We are watching it and will come back to you within a few days.",
+        ),
+        "parcel_on_its_way": (
+            "Your parcel is on its way: case {case_number}",
+            "The tracking of your parcel is now online; it is on its way to you.",
+        ),
+        "repair_fee_paid": (
+            "Repair paid: case {case_number}",
+            "We have paid the repair fee to {repairer}; the repair costs you nothing.",
+        ),
+        "answer": ("Answer to your question: case {case_number}", "{text}"),
+        "address_changed": (
+            "Address changed: case {case_number}",
+            "Your order will be delivered to: {address}",
+        ),
+        "wholesale_account": (
+            "Your wholesale account",
+            "Your wholesale account {account} is ready. Your coupon code: {coupon_code}",
+        ),
+        "apology": ("Our apologies: case {case_number}", "{text}"),
+        "staff_message": ("Message about your case {case_number}", "{text}"),
+        "resolved": (
+            "Case {case_number} is resolved",
+            "Your case is resolved. Thank you for your patience; if anything is still "
+            "not right, just reply to this e-mail.",
+        ),
+    },
+    Language.ZH: {
+        "photos_requested": (
+            "单号 {case_number}：请提供照片",
+            "为了核实情况，请回复此邮件，发送商品及外包装的照片。",
+        ),
+        "explanation": ("关于您的单号 {case_number}", "{text}{offer}"),
+        "resolution_decided": (
+            "单号 {case_number}：处理方案",
+            "给您带来不便，非常抱歉。我们的处理方案是：{remedies}。",
+        ),
+        "refund_posted_card": (
+            "单号 {case_number}：已退款",
+            "已向您的信用卡退款 {amount}。银行入账需要 {days_from}–{days_to} 个工作日。",
+        ),
+        "refund_posted_paypal": (
+            "单号 {case_number}：已退款",
+            "已通过 PayPal 退款 {amount}，PayPal 也会给您发送退款通知邮件。",
+        ),
+        "refund_posted": ("单号 {case_number}：已退款", "已通过银行转账退款 {amount}。"),
+        "refunded_apology": (
+            "单号 {case_number}：退款已完成",
+            "您的退款 {amount} 已完成。再次向您致歉。",
+        ),
+        "reshipped": (
+            "单号 {case_number}：已发货",
+            "我们已为您发货，物流单号：{tracking_no} {carrier}{extras}",
+        ),
+        "tracking_explained": (
+            "单号 {case_number}：关于您的包裹",
+            "包裹到达目的国后物流信息才会更新。我们会持续跟踪，并在几天内回复您。",
+        ),
+        "parcel_on_its_way": (
+            "单号 {case_number}：包裹已在途中",
+            "您的包裹物流信息已更新，正在派送途中。",
+        ),
+        "repair_fee_paid": (
+            "单号 {case_number}：维修费已支付",
+            "我们已向 {repairer} 支付维修费用，您无需承担。",
+        ),
+        "answer": ("单号 {case_number}：问题答复", "{text}"),
+        "address_changed": ("单号 {case_number}：地址已修改", "您的订单将寄往：{address}"),
+        "wholesale_account": (
+            "您的批发账户",
+            "您的批发账户 {account} 已开通，优惠码：{coupon_code}",
+        ),
+        "apology": ("单号 {case_number}：致歉", "{text}"),
+        "staff_message": ("单号 {case_number}：客服留言", "{text}"),
+        "resolved": (
+            "单号 {case_number} 已处理完毕",
+            "您的问题已处理完毕，感谢您的耐心。如仍有问题，请直接回复此邮件。",
+        ),
+    },
+}
+
+
+def _filled(language: Language, template: str, values: dict[str, str]) -> dict[str, str]:
+    """The values as the customer reads them: remedies and offers in their words."""
+    filled = dict(values)
+    if "remedies" in values:
+        names = REMEDY_LABELS[language]
+        amounts = values.get("amounts", "").split(",")
+        parts = []
+        for n, remedy in enumerate(values["remedies"].split(",")):
+            amount = amounts[n] if n < len(amounts) else ""
+            parts.append(names.get(remedy, remedy) + (f" ({amount})" if amount else ""))
+        filled["remedies"] = ("、" if language is Language.ZH else ", ").join(parts)
+    if template == "explanation":
+        offer = values.get("offer", "none")
+        if offer in OFFER_LABELS[language]:
+            label = OFFER_LABELS[language][offer]
+            detail = values.get("offer_detail", "")
+            filled["offer"] = (
+                f"\n\n作为补偿，我们为您准备了{label}：{detail}"
+                if language is Language.ZH
+                else f"\n\nTo make up for it, we offer you {label}: {detail}"
+            )
+        else:
+            filled["offer"] = ""
+    if template == "reshipped":
+        extras = [e for e in values.get("extras", "").split(",") if e]
+        names = REMEDY_LABELS[language]
+        filled["extras"] = (
+            ("\n随包裹附赠：" if language is Language.ZH else "\nAlso in the parcel: ")
+            + ", ".join(names.get(e, e) for e in extras)
+            if extras
+            else ""
+        )
+        filled["carrier"] = f"({values['carrier']})" if values.get("carrier") else ""
+    return filled
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def case_message(
+    *,
+    template: str,
+    values: dict[str, str],
+    language: Language,
+    customer_name: str,
+    case_number: str,
+    status_url: str,
+    company_name: str,
+    signature: str,
+) -> EmailText:
+    """One step of a case, told to the customer (e-mail and status page use the same text)."""
+    subject_format, body_format = CASE_MESSAGES[language][template]
+    fields = _Blank({**_filled(language, template, values), "case_number": case_number})
+    subject = f"【{company_name}】" if language is Language.ZH else f"[{company_name}] "
+    subject += subject_format.format_map(fields)
+    greeting = f"{customer_name}，您好：" if language is Language.ZH else f"Dear {customer_name},"
+    follow = (
+        "查看处理进度：" if language is Language.ZH else "Follow your case:"
+    )
+    body = body_format.format_map(fields)
+    lines = [greeting, "", *body.split("\n"), "", follow, status_url, "", signature]
+    text = "\n".join(lines) + "\n"
+    html_body = "".join(
+        f'<p><a href="{escape(line)}">{escape(line)}</a></p>'
+        if line == status_url
+        else f"<p>{escape(line)}</p>"
+        for line in lines
+        if line
+    )
+    html = f'<!doctype html><html lang="{language.value}"><body>{html_body}</body></html>'
+    return EmailText(subject=subject, text=text, html=html)
+
+
+def message_text(template: str, values: dict[str, str], language: Language) -> str:
+    """The body of a case message alone, for the customer's status page."""
+    _, body_format = CASE_MESSAGES[language][template]
+    return body_format.format_map(_Blank({**_filled(language, template, values)}))

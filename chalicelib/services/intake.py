@@ -113,6 +113,7 @@ def submit_complaint(
     idempotency_key: str | None = None,
     client_address: str | None = None,
     accept_language: str | None = None,
+    taken_by: str | None = None,
 ) -> Receipt | None:
     """Open a case for a complaint. Returns None when the honeypot says it is a bot.
 
@@ -133,6 +134,7 @@ def submit_complaint(
         language=language,
         channel=channel,
         now=now,
+        actor=taken_by,
     )
     receipt = Receipt(
         case_id=case_id, case_number=case_number, status=case.status.value, status_url=status_url
@@ -168,7 +170,8 @@ def submit_complaint(
         status_token=status_token,
         outbox=[confirmation],
         idempotency=idempotency,
-        rate_limits=_rate_limits(settings, complaint, client_address, now),
+        # Staff taking a phone call are not limited; the public form is.
+        rate_limits=[] if taken_by else _rate_limits(settings, complaint, client_address, now),
     )
     try:
         _create_with_retries(store, new_case, now)

@@ -12,7 +12,12 @@ from email.utils import make_msgid
 from email_validator import validate_email
 
 from chalicelib.domain.case import CaseKind, Language
-from chalicelib.domain.messages import EmailText, case_received_email
+from chalicelib.domain.messages import (
+    CASE_MESSAGES,
+    EmailText,
+    case_message,
+    case_received_email,
+)
 from chalicelib.services.ports import CaseStore, Mailer, OutboxMessage
 from chalicelib.settings import Settings
 
@@ -31,6 +36,18 @@ def render(message: OutboxMessage, settings: Settings) -> EmailText:
             customer_name=payload["customer_name"],
             case_number=payload["case_number"],
             kind=CaseKind(payload["kind"]),
+            status_url=payload["status_url"],
+            company_name=settings.company_name,
+            signature=settings.email_signature,
+        )
+    language = Language(payload["language"])
+    if message.template in CASE_MESSAGES[language]:
+        return case_message(
+            template=message.template,
+            values=payload.get("values", {}),
+            language=language,
+            customer_name=payload["customer_name"],
+            case_number=payload["case_number"],
             status_url=payload["status_url"],
             company_name=settings.company_name,
             signature=settings.email_signature,

@@ -75,6 +75,23 @@ class WriteConflict(Exception):
     TransactionConflict); nothing was written and the same write may be tried again."""
 
 
+class StaleCase(Exception):
+    """The case changed since the version the caller saw; ``case`` is how it is now."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(f"the case is now at version {case.version}")
+        self.case = case
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    statuses: frozenset[str]
+    kind: str | None = None
+    owner: str | None = None
+    overdue_at: datetime | None = None  # only cases with a promise due before this
+    limit: int = 100
+
+
 class CaseStore(Protocol):
     def next_case_sequence(self) -> int: ...
 
@@ -84,6 +101,19 @@ class CaseStore(Protocol):
         writes nothing."""
 
     def find_case_by_token(self, status_token: str) -> Case | None: ...
+
+    def get_case(self, case_id: str) -> Case | None: ...
+
+    def save_change(
+        self, case: Case, event: CaseEvent, outbox: list[OutboxMessage], expected_version: int
+    ) -> None:
+        """Write the changed case (only if it is still at expected_version), its event and
+        its outbox in one transaction; raises StaleCase and writes nothing otherwise."""
+
+    def list_cases(self, where: CaseFilter) -> list[Case]: ...
+
+    def events_since(self, case_id: str, version: int) -> list[CaseEvent]:
+        """The events after that version, oldest first."""
 
     def find_case_by_number(self, case_number: str) -> Case | None: ...
 

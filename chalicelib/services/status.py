@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.case import Case, CaseEvent
+from chalicelib.domain.messages import message_text
 from chalicelib.services.ports import CaseStore
 
 
@@ -30,7 +31,15 @@ class CustomerCaseView:
             "purchase_date": case.purchase_date.isoformat() if case.purchase_date else None,
             "description": case.description,
             "history": [
-                {"at": event.at.isoformat(), "action": event.action} for event in self.history
+                {
+                    "at": event.at.isoformat(),
+                    "action": event.action,
+                    "messages": [
+                        message_text(m["template"], m["values"], case.language)
+                        for m in event.told_customer
+                    ],
+                }
+                for event in self.history
             ],
         }
 

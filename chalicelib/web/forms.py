@@ -70,11 +70,14 @@ def field_errors(error: ValidationError, language: Language = Language.EN) -> li
     return errors
 
 
-def parse_complaint(data: Any, *, today: Any, language: Language = Language.EN) -> Complaint:
+def parse_complaint(
+    data: Any, *, today: Any, language: Language = Language.EN,
+    model: type[Complaint] = Complaint,
+) -> Complaint:
     if not isinstance(data, dict):
         raise BadRequest([{"field": "body", "message": "must be a JSON object"}])
     try:
-        return Complaint.model_validate(data, context={"today": today})
+        return model.model_validate(data, context={"today": today})
     except ValidationError as error:
         raise BadRequest(field_errors(error, language)) from None
 

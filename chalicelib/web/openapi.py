@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from chalicelib.domain.case import CaseKind, CaseStatus, Complaint
+from chalicelib.domain.case import CaseKind, CaseStatus, Complaint, PhoneComplaint
 
 
 class ReceiptBody(BaseModel):
@@ -31,6 +31,7 @@ class ErrorsBody(BaseModel):
 class HistoryLine(BaseModel):
     at: str
     action: str
+    messages: list[str] = Field(description="What the customer was told, in their language.")
 
 
 class CustomerName(BaseModel):
@@ -53,6 +54,32 @@ class CaseStatusBody(BaseModel):
     history: list[HistoryLine]
 
 
+class ActionRequest(BaseModel):
+    action: str = Field(description="One of the case's available_actions.")
+    params: dict[str, Any] | None = Field(default=None, description="The action's parameters.")
+    version: int = Field(ge=1, description="The case version you read (lost-update guard).")
+
+
+class StaffCaseBody(BaseModel):
+    case: dict[str, Any]
+
+
+class StaffCaseRead(BaseModel):
+    case: dict[str, Any]
+    history: list[dict[str, Any]] = Field(description="Events, newest first.")
+    available_actions: list[str]
+
+
+class StaffCaseList(BaseModel):
+    cases: list[dict[str, Any]]
+
+
+class StaleBody(BaseModel):
+    errors: list[FieldError]
+    current_version: int
+    changes: list[dict[str, Any]]
+
+
 def _json(model: type[BaseModel]) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
 
@@ -72,6 +99,12 @@ TOKEN = {
     "description": "The unguessable token from the customer's status link.",
     "schema": {"type": "string"},
 }
+CASE_ID = {
+    "name": "case_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
 LANG = {
     "name": "lang",
     "in": "query",
@@ -83,7 +116,15 @@ LANG = {
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models: list[type[BaseModel]] = [Complaint, ReceiptBody, ErrorsBody, CaseStatusBody]
+    models: list[type[BaseModel]] = [
+        Complaint, PhoneComplaint, ReceiptBody, ErrorsBody, CaseStatusBody, ActionRequest,
+        StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody,
+    ]
+    staff_errors = {
+        "401": _errors("No valid staff token (Authorization: Bearer sdk_…)."),
+        "503": _errors("Storage unavailable; retry."),
+    }
+    bearer: list[dict[str, list[str]]] = [{"staffToken": []}]
     schemas: dict[str, Any] = {}
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -169,6 +210,82 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/staff/me": {
+                "get": {
+                    "summary": "Who the token belongs to",
+                    "security": bearer,
+                    "responses": {"200": {"description": "The member of staff."}, **staff_errors},
+                }
+            },
+            "/api/staff/cases": {
+                "get": {
+                    "summary": "Open cases, filtered (all open statuses unless status is given)",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": name, "in": "query", "required": False,
+                         "schema": {"type": "string"}, "description": text}
+                        for name, text in (
+                            ("status", "one case status"),
+                            ("kind", "one case kind"),
+                            ("owner", "staff id of the owner"),
+                            ("overdue", "true: only cases with a promise past due"),
+                            ("number", "a case number, e.g. AS000042"),
+                        )
+                    ],
+                    "responses": {
+                        "200": {"description": "The cases.", "content": _json(StaffCaseList)},
+                        "400": _errors("A bad filter."),
+                        **staff_errors,
+                    },
+                },
+                "post": {
+                    "summary": "Open a case on a customer's behalf (phone, counter)",
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": _json(PhoneComplaint)},
+                    "responses": {
+                        "201": {"description": "Opened.", "content": _json(ReceiptBody)},
+                        "400": _errors("Every bad field."),
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        **staff_errors,
+                    },
+                },
+            },
+            "/api/staff/cases/{case_id}": {
+                "get": {
+                    "summary": "A case with its full history and what you may do next",
+                    "security": bearer,
+                    "parameters": [CASE_ID],
+                    "responses": {
+                        "200": {"description": "The case.", "content": _json(StaffCaseRead)},
+                        "404": _errors("No such case."),
+                        **staff_errors,
+                    },
+                }
+            },
+            "/api/staff/cases/{case_id}/actions": {
+                "post": {
+                    "summary": "Apply an action (note, message, assign, verify, decide, refund, "
+                    "reship, resolve, close, reopen, cancel, …)",
+                    "security": bearer,
+                    "parameters": [CASE_ID],
+                    "requestBody": {"required": True, "content": _json(ActionRequest)},
+                    "responses": {
+                        "200": {"description": "Applied.", "content": _json(StaffCaseBody)},
+                        "400": _errors("Bad parameters, named by field."),
+                        "403": _errors("Not this person's role."),
+                        "404": _errors("No such case."),
+                        "409": {
+                            "description": "Stale version: what changed since.",
+                            "content": _json(StaleBody),
+                        },
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        "422": _errors("Not possible in the case's state; says why."),
+                        **staff_errors,
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -176,5 +293,14 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "staffToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A staff token from `python -m chalicelib.cli staff`.",
+                }
+            },
+        },
     }

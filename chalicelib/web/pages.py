@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.case import FORM_KINDS, Language
-from chalicelib.domain.messages import HISTORY_LABELS, KIND_LABELS, STATUS_LABELS
+from chalicelib.domain.messages import (
+    HISTORY_LABELS,
+    KIND_LABELS,
+    STATUS_LABELS,
+    message_text,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -137,8 +142,13 @@ def case_status(view: CustomerCaseView, language: Language, *, just_submitted: b
                 status_url: str) -> str:
     case = view.case
     history = [
-        (event.at, HISTORY_LABELS[language].get(event.action, event.action))
+        (event.at, text)
         for event in view.history
+        for text in (
+            [message_text(m["template"], m["values"], language) for m in event.told_customer]
+            or [HISTORY_LABELS[language].get(event.action, "")]
+        )
+        if text
     ]
     return _render(
         "status.html",

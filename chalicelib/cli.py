@@ -1,0 +1,129 @@
+"""Command line for the people who run the desk.
+
+    python -m chalicelib.cli --local staff add ann --name "Ann Li" --role agent
+    python -m chalicelib.cli --local staff list
+    python -m chalicelib.cli --local staff issue-token ann      # the old token stops working
+    python -m chalicelib.cli --local staff revoke ann
+    python -m chalicelib.cli check-config --stage prod
+
+`--local` talks to the running local stack (`make run`); without it the table named by
+SERVICE_DESK_TABLE_NAME in the AWS account of your environment is used. A token is shown
+once, when it is issued; only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_STACK_FILE = ROOT / ".local-data" / "stack.json"
+
+
+def stage_environment(stage: str) -> dict[str, str]:
+    """The environment variables .chalice/config.json gives a stage, as chalice does."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    if stage not in config["stages"]:
+        raise SystemExit(f"no stage '{stage}' in .chalice/config.json")
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def _use_local_stack() -> None:
+    if not LOCAL_STACK_FILE.exists():
+        raise SystemExit("the local stack is not running: start it with `make run`")
+    os.environ.update(json.loads(LOCAL_STACK_FILE.read_text())["environment"])
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from chalicelib import bootstrap
+    from chalicelib.domain.policies import PoliciesError
+    from chalicelib.settings import SettingsError
+
+    if args.stage:
+        os.environ.update(stage_environment(args.stage))
+    bootstrap.reset()
+    try:
+        bootstrap.check_configuration()
+    except (SettingsError, PoliciesError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    print("settings and policies are valid")
+    return 0
+
+
+def _staff(args: argparse.Namespace) -> int:
+    from chalicelib import bootstrap
+    from chalicelib.domain.staff import Role
+    from chalicelib.services import staff_desk
+
+    store = bootstrap.case_store()
+    now = datetime.now(UTC)
+    try:
+        if args.command == "add":
+            member, token = staff_desk.add_staff(
+                store, staff_id=args.staff_id, name=args.name, role=Role(args.role),
+                email=args.email, now=now,
+            )
+            print(f"added {member.staff_id} ({member.role.value}); their token (shown once):")
+            print(token)
+        elif args.command == "issue-token":
+            print(staff_desk.issue_token(store, args.staff_id, now))
+        elif args.command == "revoke":
+            staff_desk.revoke_token(store, args.staff_id, now)
+            print(f"{args.staff_id}'s token no longer works")
+        else:
+            for member in store.list_staff():
+                state = "active" if member.active else "revoked"
+                print(f"{member.staff_id:20} {member.role.value:17} {state:8} {member.name}")
+    except staff_desk.UnknownStaff:
+        print(f"no member of staff '{args.staff_id}'", file=sys.stderr)
+        return 1
+    except store.client.exceptions.TransactionCanceledException:
+        print(f"'{args.staff_id}' is already taken", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from chalicelib.domain.staff import Role
+
+    parser = argparse.ArgumentParser(
+        prog="python -m chalicelib.cli", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--local", action="store_true", help="use the running local stack")
+    commands = parser.add_subparsers(dest="area", required=True)
+
+    check = commands.add_parser("check-config", help="validate settings and policies file")
+    check.add_argument("--stage", help="take the environment of this .chalice stage")
+    check.set_defaults(run=_check_config)
+
+    staff = commands.add_parser("staff", help="staff and their API tokens")
+    staff_commands = staff.add_subparsers(dest="command", required=True)
+    add = staff_commands.add_parser("add", help="add a member of staff and issue a token")
+    add.add_argument("staff_id", help="short login-like id, e.g. ann or wang.fang")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=[role.value for role in Role])
+    add.add_argument("--email")
+    for name, text in (("issue-token", "issue a new token (the old one stops working)"),
+                       ("revoke", "revoke someone's token")):
+        command = staff_commands.add_parser(name, help=text)
+        command.add_argument("staff_id")
+    staff_commands.add_parser("list", help="list the staff")
+    staff.set_defaults(run=_staff)
+
+    args = parser.parse_args(argv)
+    if args.local:
+        _use_local_stack()
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The staff's side of the desk: who is calling (tokens), and working on cases."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from chalicelib.domain.case import OPEN_STATUSES, Case, CaseEvent, CaseStatus
+from chalicelib.domain.lifecycle import PolicyPromises, apply_action
+from chalicelib.domain.policies import Policies
+from chalicelib.domain.staff import Role, StaffMember
+from chalicelib.services.ports import CaseFilter, CaseStore, OutboxMessage, StaleCase
+
+TOKEN_PREFIX = "sdk_"
+
+
+class StaffStore(Protocol):
+    def add_staff(self, member: StaffMember, token_hash: str, now: datetime) -> None: ...
+
+    def get_staff(self, staff_id: str) -> tuple[StaffMember, str | None] | None: ...
+
+    def list_staff(self) -> list[StaffMember]: ...
+
+    def replace_token(
+        self, member: StaffMember, old_hash: str | None, new_hash: str | None, now: datetime
+    ) -> None: ...
+
+    def staff_by_token(self, token_hash: str) -> StaffMember | None: ...
+
+
+class UnknownStaff(Exception):
+    pass
+
+
+class CaseNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StaleVersion(Exception):
+    """The caller worked on an old version; says what changed since."""
+
+    current: Case
+    changes: list[CaseEvent]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+# -- staff and their tokens (the CLI) ---------------------------------------------------
+
+
+def add_staff(
+    store: StaffStore, *, staff_id: str, name: str, role: Role, email: str | None,
+    now: datetime,
+) -> tuple[StaffMember, str]:
+    """A new member of staff; returns them and their token, shown once and never stored."""
+    member = StaffMember(staff_id=staff_id, name=name, role=role, email=email)
+    token = new_token()
+    store.add_staff(member, hash_token(token), now)
+    return member, token
+
+
+def issue_token(store: StaffStore, staff_id: str, now: datetime) -> str:
+    """A new token for someone; their previous token stops working."""
+    found = store.get_staff(staff_id)
+    if found is None:
+        raise UnknownStaff(staff_id)
+    member, old_hash = found
+    token = new_token()
+    active = member.model_copy(update={"active": True})
+    store.replace_token(active, old_hash, hash_token(token), now)
+    return token
+
+
+def revoke_token(store: StaffStore, staff_id: str, now: datetime) -> None:
+    found = store.get_staff(staff_id)
+    if found is None:
+        raise UnknownStaff(staff_id)
+    member, old_hash = found
+    store.replace_token(member.model_copy(update={"active": False}), old_hash, None, now)
+
+
+def staff_for(store: StaffStore, authorization: str | None) -> StaffMember | None:
+    """Who an 'Authorization: Bearer …' header belongs to, if anyone (active only)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    member = store.staff_by_token(hash_token(token))
+    return member if member is not None and member.active else None
+
+
+# -- working on cases -------------------------------------------------------------------
+
+
+def status_url(case: Case, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/status/{case.status_token}"
+
+
+def act_on_case(
+    store: CaseStore,
+    policies: Policies,
+    *,
+    case_id: str,
+    action: str,
+    params: dict[str, Any] | None,
+    expected_version: int,
+    actor: StaffMember,
+    now: datetime,
+    base_url: str,
+) -> Case:
+    """Apply one action to a case. The change, its event and the customer's e-mails are
+    written together, only if nobody changed the case since `expected_version`."""
+    case = store.get_case(case_id)
+    if case is None:
+        raise CaseNotFound(case_id)
+    if case.version != expected_version:
+        raise StaleVersion(case, store.events_since(case_id, expected_version))
+    change = apply_action(
+        case, action, params, actor=actor, now=now, promises=PolicyPromises(policies)
+    )
+    outbox = [
+        OutboxMessage(
+            message_id=uuid.uuid4().hex,
+            case_id=case.case_id,
+            template=message.template,
+            payload={
+                "to": case.customer.email,
+                "customer_name": case.customer.name,
+                "language": case.language.value,
+                "case_number": case.case_number,
+                "status_url": status_url(case, base_url),
+                "values": message.values,
+            },
+            due_at=now,
+        )
+        for message in change.messages
+    ]
+    try:
+        store.save_change(change.case, change.event, outbox, expected_version)
+    except StaleCase as stale:
+        raise StaleVersion(stale.case, store.events_since(case_id, expected_version)) from None
+    return change.case.model_copy(update={"status_token": case.status_token})
+
+
+def list_cases(
+    store: CaseStore,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    owner: str | None = None,
+    overdue_at: datetime | None = None,
+    limit: int = 100,
+) -> list[Case]:
+    statuses = frozenset({status}) if status else frozenset(s.value for s in OPEN_STATUSES)
+    return store.list_cases(
+        CaseFilter(statuses=statuses, kind=kind, owner=owner, overdue_at=overdue_at, limit=limit)
+    )
+
+
+def known_status(value: str) -> bool:
+    return value in CaseStatus._value2member_map_

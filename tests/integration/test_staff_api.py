@@ -1,0 +1,241 @@
+"""The staff API: who may call it, working a case through its lifecycle, lost updates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.domain.staff import Role
+from chalicelib.services import staff_desk
+from tests.integration.support import post_case
+
+
+def staff_token(role: Role, staff_id: str | None = None) -> str:
+    staff_id = staff_id or role.value.replace("_", "-")
+    _, token = staff_desk.add_staff(
+        bootstrap.case_store(), staff_id=staff_id, name=staff_id.title(), role=role,
+        email=None, now=datetime.now(UTC),
+    )
+    return token
+
+
+def call(client: Any, method: str, path: str, token: str | None, body: Any = None) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    kwargs: dict[str, Any] = {"headers": headers}
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    return getattr(client.http, method)(path, **kwargs)
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def report(client: Any, **overrides: Any) -> dict[str, Any]:
+    complaint = {
+        "kind": "wrong_item",
+        "customer": {"name": "Ann Lee", "email": "ann@example.com"},
+        "order_ref": "SO-1",
+        "description": "Blue instead of red",
+        "language": "en",
+        **overrides,
+    }
+    response = post_case(client, complaint)
+    assert response.status_code == 201, response.body
+    return body(response)
+
+
+def act(client: Any, token: str, case_id: str, action: str, version: int,
+        params: dict[str, Any] | None = None) -> Any:
+    payload: dict[str, Any] = {"action": action, "version": version}
+    if params is not None:
+        payload["params"] = params
+    return call(client, "post", f"/api/staff/cases/{case_id}/actions", token, payload)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer nonsense", "Basic abc", "Bearer sdk_notarealtoken"],
+)
+def test_the_staff_api_needs_a_staff_token(client: Any, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.http.get("/api/staff/cases", headers=headers)
+
+    assert response.status_code == 401
+    assert body(response)["errors"][0]["field"] == "Authorization"
+
+
+def test_a_customer_status_token_does_not_open_the_staff_api(client: Any) -> None:
+    receipt = report(client)
+    customer_token = receipt["status_url"].rsplit("/", 1)[1]
+
+    response = call(client, "get", "/api/staff/cases", customer_token)
+
+    assert response.status_code == 401
+
+
+def test_a_revoked_token_stops_working(client: Any) -> None:
+    token = staff_token(Role.AGENT, "ann")
+    assert call(client, "get", "/api/staff/me", token).status_code == 200
+
+    staff_desk.revoke_token(bootstrap.case_store(), "ann", datetime.now(UTC))
+
+    assert call(client, "get", "/api/staff/me", token).status_code == 401
+
+
+def test_a_new_token_replaces_the_old_one(client: Any) -> None:
+    old = staff_token(Role.AGENT, "ann")
+    new = staff_desk.issue_token(bootstrap.case_store(), "ann", datetime.now(UTC))
+
+    assert call(client, "get", "/api/staff/me", old).status_code == 401
+    assert body(call(client, "get", "/api/staff/me", new))["staff_id"] == "ann"
+
+
+def test_an_agent_works_a_wrong_item_case_to_closed(client: Any, aws: Any) -> None:
+    agent, logistics = staff_token(Role.AGENT), staff_token(Role.LOGISTICS)
+    case_id = report(client)["case_id"]
+
+    steps = [
+        (agent, "request_photos", None),
+        (agent, "mark_complaint_true", None),
+        (agent, "feedback_to_department",
+         {"department": "logistics", "root_cause": "picked from the wrong shelf"}),
+        (agent, "decide_resolution",
+         {"items": [{"remedy": "keep_wrong_item"}, {"remedy": "reship"},
+                    {"remedy": "gift", "note": "phone strap"}]}),
+        (logistics, "reship", {"tracking_no": "SF123456", "carrier": "SF Express"}),
+        (agent, "resolve", None),
+        (agent, "close", None),
+    ]
+    version = 1
+    for token, action, params in steps:
+        response = act(client, token, case_id, action, version, params)
+        assert response.status_code == 200, (action, response.body)
+        version += 1
+        assert body(response)["case"]["version"] == version
+
+    read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
+    assert read["case"]["status"] == "closed"
+    assert [e["action"] for e in read["history"]] == [
+        "close", "resolve", "reship", "decide_resolution", "feedback_to_department",
+        "mark_complaint_true", "request_photos", "case_received",
+    ]
+    assert read["history"][2]["actor"] == "staff:logistics"
+    assert read["available_actions"] == ["reopen"]
+
+
+def test_a_stale_version_is_refused_saying_what_changed(client: Any) -> None:
+    agent, supervisor = staff_token(Role.AGENT), staff_token(Role.SUPERVISOR)
+    case_id = report(client)["case_id"]
+    assert act(client, supervisor, case_id, "request_photos", 1).status_code == 200
+
+    response = act(client, agent, case_id, "mark_complaint_true", 1)
+
+    assert response.status_code == 409
+    answer = body(response)
+    assert answer["current_version"] == 2
+    assert answer["changes"][0]["action"] == "request_photos"
+    assert "request_photos by staff:supervisor" in answer["errors"][0]["message"]
+    read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
+    assert read["case"]["status"] == "awaiting_photos"
+
+
+def test_a_technician_cannot_post_a_refund(client: Any) -> None:
+    agent, technician = staff_token(Role.AGENT), staff_token(Role.TECHNICIAN)
+    case_id = report(client, kind="order_cancel")["case_id"]
+    assert act(client, agent, case_id, "decide_resolution", 1,
+               {"items": [{"remedy": "full_refund", "amount": "20.00"}]}).status_code == 200
+    assert act(client, agent, case_id, "submit_refund_request", 2,
+               {"method": "paypal"}).status_code == 200
+
+    response = act(client, technician, case_id, "post_refund", 3,
+                   {"amount": "20.00", "method": "paypal", "reference": "PP-1"})
+
+    assert response.status_code == 403
+    assert "technician may not post refund" in body(response)["errors"][0]["message"]
+
+
+def test_an_action_not_allowed_now_says_why_and_changes_nothing(client: Any) -> None:
+    agent = staff_token(Role.AGENT)
+    case_id = report(client)["case_id"]
+
+    response = act(client, agent, case_id, "close", 1)
+
+    assert response.status_code == 422
+    assert "while the case is new" in body(response)["errors"][0]["message"]
+    assert body(call(client, "get", f"/api/staff/cases/{case_id}", agent))["case"]["version"] == 1
+
+
+def test_bad_parameters_name_the_field(client: Any) -> None:
+    agent = staff_token(Role.AGENT)
+    case_id = report(client, kind="not_received")["case_id"]
+    act(client, agent, case_id, "explain_tracking", 1)
+
+    response = act(client, agent, case_id, "check_tracking", 2, {"online": "perhaps"})
+
+    assert response.status_code == 400
+    assert body(response)["errors"][0]["field"] == "params.online"
+
+
+def test_a_case_taken_on_the_phone_is_opened_by_the_agent(client: Any) -> None:
+    agent = staff_token(Role.AGENT, "ann")
+
+    response = call(client, "post", "/api/staff/cases", agent, {
+        "kind": "wholesale_registration",
+        "customer": {"name": "Shop Owner", "email": "owner@example.com", "phone": "+86 21 1234"},
+        "description": "Wants a wholesale account",
+    })
+
+    assert response.status_code == 201
+    case_id = body(response)["case_id"]
+    read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
+    assert read["case"]["channel"] == "phone"
+    assert read["history"][0]["actor"] == "staff:ann"
+    assert "register_wholesale_account" in read["available_actions"]
+
+
+def test_lists_filter_by_status_kind_owner_and_number(client: Any) -> None:
+    agent = staff_token(Role.AGENT, "ann")
+    first = report(client)
+    second = report(client, kind="enquiry", order_ref=None)
+    act(client, agent, first["case_id"], "assign_owner", 1, {"owner": "ann"})
+
+    def numbers(query: str) -> set[str]:
+        cases = body(call(client, "get", f"/api/staff/cases{query}", agent))["cases"]
+        return {case["case_number"] for case in cases}
+
+    both = {first["case_number"], second["case_number"]}
+    assert numbers("") == both
+    assert numbers("?kind=enquiry") == {second["case_number"]}
+    assert numbers("?owner=ann") == {first["case_number"]}
+    assert numbers("?status=new") == both
+    assert numbers("?status=closed") == set()
+    assert numbers(f"?number={second['case_number']}") == {second["case_number"]}
+    bad = call(client, "get", "/api/staff/cases?status=nonsense", agent)
+    assert bad.status_code == 400
+
+
+def test_the_customer_hears_each_step_by_e_mail_and_on_the_status_page(
+    client: Any, aws: Any
+) -> None:
+    from tests.integration.test_status_and_mail import mails, run_send_outbox, text_of
+
+    agent = staff_token(Role.AGENT)
+    receipt = report(client)
+    act(client, agent, receipt["case_id"], "request_photos", 1)
+
+    run_send_outbox(client)
+
+    subjects = sorted(str(mail["Subject"]) for mail in mails(aws))
+    assert any("Photos needed" in subject for subject in subjects)
+    photo_mail = next(m for m in mails(aws) if "Photos needed" in str(m["Subject"]))
+    assert receipt["status_url"] in text_of(photo_mail)
+    token = receipt["status_url"].rsplit("/", 1)[1]
+    page = client.http.get(f"/status/{token}").body.decode()
+    assert "photos of the product" in page
