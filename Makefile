@@ -37,6 +37,7 @@ browser:
 
 ## package: the deployable CloudFormation package of a stage (STAGE=dev|prod), linted
 package: $(VENV)/.installed
+	$(BIN)/python -m chalicelib.cli check-config --stage $(STAGE)
 	rm -rf $(PACKAGE_DIR)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) --merge-template .chalice/resources.json $(PACKAGE_DIR)
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
