@@ -317,11 +317,13 @@ def staff_api(view: Callable[..., Response]) -> Callable[..., Response]:
 
 
 def _staff_case(case: Any) -> dict[str, Any]:
+    from chalicelib.domain.customer import customer_id_for
     from chalicelib.services.staff_desk import status_url
 
     data: dict[str, Any] = case.model_dump(mode="json")
     data["status_url"] = status_url(case, _base_url(_request()))
     data["next_due_at"] = case.next_due_at.isoformat() if case.next_due_at else None
+    data["customer_id"] = customer_id_for(case.customer.email)
     return data
 
 
@@ -369,12 +371,13 @@ def open_case_for_customer(staff: Any) -> Response:
     from chalicelib import bootstrap
     from chalicelib.domain.case import Channel, PhoneComplaint
     from chalicelib.services.intake import submit_complaint
+    from chalicelib.services.staff_desk import fill_from_customer_file
     from chalicelib.settings import get_settings
     from chalicelib.web import forms
 
     request = _request()
     try:
-        data = forms.json_body(_raw_body(request))
+        data = fill_from_customer_file(bootstrap.case_store(), forms.json_body(_raw_body(request)))
         complaint = forms.parse_complaint(
             data, today=bootstrap.now().date(), model=PhoneComplaint
         )
@@ -394,6 +397,41 @@ def open_case_for_customer(staff: Any) -> Response:
     )
     assert receipt is not None
     return _json(201, receipt.as_dict())
+
+
+@app.route("/api/staff/customers", methods=["GET"])
+@staff_api
+def find_customers(staff: Any) -> Response:
+    """The customer file: ?email= or ?phone= finds one; without either, the most recent."""
+    from chalicelib import bootstrap
+
+    query: Mapping[str, str] = _request().query_params or {}
+    store = bootstrap.case_store()
+    if query.get("email") or query.get("phone"):
+        found = store.find_customer(email=query.get("email"), phone=query.get("phone"))
+        customers = [found] if found else []
+    else:
+        customers = store.list_customers(limit=50)
+    return _json(200, {"customers": [c.model_dump(mode="json") for c in customers]})
+
+
+@app.route("/api/staff/customers/{customer_id}", methods=["GET"])
+@staff_api
+def read_customer(staff: Any, customer_id: str) -> Response:
+    from chalicelib import bootstrap
+
+    store = bootstrap.case_store()
+    customer = store.get_customer(customer_id) if len(customer_id) <= 64 else None
+    if customer is None:
+        return _errors(404, [{"field": "customer_id", "message": "no such customer"}])
+    cases = store.customer_cases(customer_id)
+    return _json(
+        200,
+        {
+            "customer": customer.model_dump(mode="json"),
+            "cases": [_staff_case(case) for case in cases],
+        },
+    )
 
 
 @app.route("/api/staff/cases/{case_id}", methods=["GET"])

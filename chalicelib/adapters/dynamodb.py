@@ -9,6 +9,9 @@ Item layout (PK / SK):
   IDEMPOTENCY#<sha256> / IDEMPOTENCY     the first receipt for an Idempotency-Key (TTL)
   RATE#<name>#<key>    / RATE            submissions in one hour window (TTL)
   COUNTER#case_number  / COUNTER         the case-number sequence
+  CUSTOMER#<id>        / CUSTOMER        the customer file (gsi2: all customers by last seen);
+                                         their cases are on gsi1 (CUSTOMER#<id>)
+  PHONE#<digits>       / PHONE           phone number → customer id
   STAFF#<id>           / STAFF           a member of staff (gsi2: all staff)
   STAFFTOKEN#<sha256>  / STAFFTOKEN      a staff API token → who it is (only the hash is kept)
 Lookups by number and token are items, not index entries, so a customer who opens the
@@ -27,6 +30,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
 from chalicelib.domain.case import Case, CaseEvent
+from chalicelib.domain.customer import CustomerRecord, customer_id_for, phone_key
 from chalicelib.domain.staff import StaffMember
 from chalicelib.services.ports import (
     AlreadySubmitted,
@@ -75,6 +79,22 @@ def _case_key(case_id: str) -> dict[str, Any]:
 def _case_from(item: Mapping[str, Any]) -> Case:
     values = from_item(item)
     return Case.model_validate({**values["case"], "status_token": values.get("status_token")})
+
+
+def _customer_from(item: Mapping[str, Any]) -> CustomerRecord:
+    values = from_item(item)
+    return CustomerRecord.model_validate(
+        {
+            "customer_id": values["customer_id"],
+            "name": values["name"],
+            "email": values["email"],
+            "phone": values.get("phone"),
+            "language": values["language"],
+            "first_seen": values["first_seen"],
+            "last_seen": values["last_seen"],
+            "case_count": int(values.get("case_count", 0)),
+        }
+    )
 
 
 def _listing_keys(case: Case) -> dict[str, Any]:
@@ -185,7 +205,7 @@ class DynamoCaseStore:
                             "case": case_doc,
                             "version": case.version,
                             "status_token": new.status_token,
-                            "gsi1pk": f"CUSTOMER#{case.customer.email.lower()}",
+                            "gsi1pk": f"CUSTOMER#{customer_id_for(case.customer.email)}",
                             "gsi1sk": created,
                             **_listing_keys(case),
                         }
@@ -207,6 +227,8 @@ class DynamoCaseStore:
                     }
                 }
             )
+        if new.customer is not None:
+            items += self._customer_items(new.customer)
         items.append({"Put": {"TableName": self.table_name, "Item": self._event_item(new.event)}})
         for message in new.outbox:
             items.append(
@@ -242,6 +264,108 @@ class DynamoCaseStore:
             if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
                 raise WriteConflict(str(cancelled)) from None
             raise
+
+    def _customer_items(self, record: CustomerRecord) -> list[Any]:
+        """Create the customer's record or bring it up to date (the latest name, phone and
+        language win), and let their phone number find them."""
+        seen = timestamp(record.last_seen)
+        values: dict[str, Any] = {
+            ":id": {"S": record.customer_id},
+            ":name": {"S": record.name},
+            ":email": {"S": record.email},
+            ":language": {"S": record.language.value},
+            ":seen": {"S": seen},
+            ":all": {"S": "CUSTOMERS"},
+            ":one": {"N": "1"},
+        }
+        expression = (
+            "SET customer_id = :id, #name = :name, email = :email, #language = :language, "
+            "last_seen = :seen, first_seen = if_not_exists(first_seen, :seen), "
+            "gsi2pk = :all, gsi2sk = :seen"
+        )
+        if record.phone:
+            expression += ", phone = :phone"
+            values[":phone"] = {"S": record.phone}
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {
+                        "PK": {"S": f"CUSTOMER#{record.customer_id}"},
+                        "SK": {"S": "CUSTOMER"},
+                    },
+                    "UpdateExpression": expression + " ADD case_count :one",
+                    "ExpressionAttributeNames": {"#name": "name", "#language": "language"},
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        key = phone_key(record.phone) if record.phone else None
+        if key:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item(
+                            {"PK": f"PHONE#{key}", "SK": "PHONE", "customer_id": record.customer_id}
+                        ),
+                    }
+                }
+            )
+        return items
+
+    def get_customer(self, customer_id: str) -> CustomerRecord | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": f"CUSTOMER#{customer_id}"}, "SK": {"S": "CUSTOMER"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _customer_from(item) if item else None
+
+    def find_customer(self, *, email: str | None = None, phone: str | None = None
+                      ) -> CustomerRecord | None:
+        """By e-mail, else by phone."""
+        if email:
+            return self.get_customer(customer_id_for(email))
+        key = phone_key(phone) if phone else None
+        if not key:
+            return None
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key={"PK": {"S": f"PHONE#{key}"}, "SK": {"S": "PHONE"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return self.get_customer(item["customer_id"]["S"]) if item else None
+
+    def list_customers(self, limit: int) -> list[CustomerRecord]:
+        """Customers, the most recently seen first."""
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :p",
+            ExpressionAttributeValues={":p": {"S": "CUSTOMERS"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [_customer_from(item) for item in response["Items"]]
+
+    def customer_cases(self, customer_id: str, limit: int = 200) -> list[Case]:
+        """Every case of a customer, newest first."""
+        paginator = self.client.get_paginator("query")
+        cases: list[Case] = []
+        for page in paginator.paginate(
+            TableName=self.table_name,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": f"CUSTOMER#{customer_id}"}},
+            ScanIndexForward=False,
+        ):
+            cases += [_case_from(item) for item in page["Items"]]
+            if len(cases) >= limit:
+                break
+        return cases[:limit]
 
     @staticmethod
     def _event_item(event: CaseEvent) -> dict[str, Any]:

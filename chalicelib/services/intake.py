@@ -17,6 +17,7 @@ from chalicelib.domain.case import (
     format_case_number,
     open_case,
 )
+from chalicelib.domain.customer import record_for
 from chalicelib.services.ports import (
     AlreadySubmitted,
     CaseStore,
@@ -168,6 +169,7 @@ def submit_complaint(
         case=case,
         event=event,
         status_token=status_token,
+        customer=record_for(case),
         outbox=[confirmation],
         idempotency=idempotency,
         # Staff taking a phone call are not limited; the public form is.

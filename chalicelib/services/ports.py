@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from chalicelib.domain.case import Case, CaseEvent
+from chalicelib.domain.customer import CustomerRecord
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class NewCase:
     case: Case
     event: CaseEvent
     status_token: str
+    customer: CustomerRecord | None = None  # the customer file, created or brought up to date
     outbox: list[OutboxMessage] = field(default_factory=list)
     idempotency: IdempotencyRecord | None = None
     rate_limits: list[RateLimitCounter] = field(default_factory=list)

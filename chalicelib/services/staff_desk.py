@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.case import OPEN_STATUSES, Case, CaseEvent, CaseStatus
+from chalicelib.domain.customer import CustomerRecord
 from chalicelib.domain.lifecycle import PolicyPromises, apply_action
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.staff import Role, StaffMember
@@ -170,3 +171,27 @@ def list_cases(
 
 def known_status(value: str) -> bool:
     return value in CaseStatus._value2member_map_
+
+
+# -- the customer file --------------------------------------------------------------------
+
+
+class CustomerFile(Protocol):
+    def find_customer(
+        self, *, email: str | None = None, phone: str | None = None
+    ) -> CustomerRecord | None: ...
+
+
+def fill_from_customer_file(store: CustomerFile, data: Any) -> Any:
+    """A caller known by phone needs no e-mail spelt out: the case attaches to their record."""
+    customer = data.get("customer") if isinstance(data, dict) else None
+    if not isinstance(customer, dict) or customer.get("email") or not customer.get("phone"):
+        return data
+    if not isinstance(customer["phone"], str):
+        return data
+    record = store.find_customer(phone=customer["phone"])
+    if record is None:
+        return data
+    known = {"name": record.name, "email": record.email}
+    given = {key: value for key, value in customer.items() if value not in (None, "")}
+    return {**data, "customer": {**known, **given}}

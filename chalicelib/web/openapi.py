@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.case import CaseKind, CaseStatus, Complaint, PhoneComplaint
+from chalicelib.domain.customer import CustomerRecord
 
 
 class ReceiptBody(BaseModel):
@@ -74,6 +75,15 @@ class StaffCaseList(BaseModel):
     cases: list[dict[str, Any]]
 
 
+class CustomerList(BaseModel):
+    customers: list[CustomerRecord]
+
+
+class CustomerRead(BaseModel):
+    customer: CustomerRecord
+    cases: list[dict[str, Any]]
+
+
 class StaleBody(BaseModel):
     errors: list[FieldError]
     current_version: int
@@ -118,7 +128,7 @@ LANG = {
 def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         Complaint, PhoneComplaint, ReceiptBody, ErrorsBody, CaseStatusBody, ActionRequest,
-        StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody,
+        StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody, CustomerList, CustomerRead,
     ]
     staff_errors = {
         "401": _errors("No valid staff token (Authorization: Bearer sdk_…)."),
@@ -250,6 +260,38 @@ def openapi_document() -> dict[str, Any]:
                         **staff_errors,
                     },
                 },
+            },
+            "/api/staff/customers": {
+                "get": {
+                    "summary": "The customer file: find by e-mail or phone, else the latest",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": name, "in": "query", "required": False,
+                         "schema": {"type": "string"}}
+                        for name in ("email", "phone")
+                    ],
+                    "responses": {
+                        "200": {"description": "Customers.",
+                                "content": _json(CustomerList)},
+                        **staff_errors,
+                    },
+                }
+            },
+            "/api/staff/customers/{customer_id}": {
+                "get": {
+                    "summary": "A customer with every case",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "customer_id", "in": "path", "required": True,
+                         "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {"description": "The customer.",
+                                "content": _json(CustomerRead)},
+                        "404": _errors("No such customer."),
+                        **staff_errors,
+                    },
+                }
             },
             "/api/staff/cases/{case_id}": {
                 "get": {

@@ -239,3 +239,48 @@ def test_the_customer_hears_each_step_by_e_mail_and_on_the_status_page(
     token = receipt["status_url"].rsplit("/", 1)[1]
     page = client.http.get(f"/status/{token}").body.decode()
     assert "photos of the product" in page
+
+
+def test_the_customer_file_holds_every_case_and_is_found_by_e_mail_or_phone(
+    client: Any,
+) -> None:
+    agent = staff_token(Role.AGENT)
+    first = report(client, customer={"name": "Ann", "email": "Ann@Example.com",
+                                     "phone": "+86 138-0000-1111"})
+    report(client, kind="enquiry", order_ref=None,
+           customer={"name": "Ann Lee", "email": "ann@example.com"})
+
+    by_phone = body(call(client, "get", "/api/staff/customers?phone=%2B8613800001111", agent))
+    [customer] = by_phone["customers"]
+    assert customer["name"] == "Ann Lee"  # the latest name wins
+    assert customer["case_count"] == 2
+    by_email = body(call(client, "get", "/api/staff/customers?email=ann@example.com", agent))
+    assert by_email["customers"][0]["customer_id"] == customer["customer_id"]
+    read = body(call(client, "get", f"/api/staff/customers/{customer['customer_id']}", agent))
+    assert {c["case_id"] for c in read["cases"]} >= {first["case_id"]}
+    assert len(read["cases"]) == 2
+    listed = body(call(client, "get", "/api/staff/customers", agent))["customers"]
+    assert [c["customer_id"] for c in listed] == [customer["customer_id"]]
+    missing = call(client, "get", "/api/staff/customers/cu_nobody", agent)
+    assert missing.status_code == 404
+
+
+def test_a_known_caller_is_found_by_phone_and_the_case_joins_their_file(client: Any) -> None:
+    agent = staff_token(Role.AGENT, "ann")
+    report(client, customer={"name": "Wang Fang", "email": "wang@example.com",
+                             "phone": "13800001111"})
+
+    response = call(client, "post", "/api/staff/cases", agent, {
+        "kind": "enquiry",
+        "customer": {"phone": "138 0000 1111"},
+        "description": "Asks when the red one is back in stock",
+    })
+
+    assert response.status_code == 201, response.body
+    found = body(call(client, "get", "/api/staff/customers?phone=13800001111", agent))
+    assert found["customers"][0]["case_count"] == 2
+    unknown = call(client, "post", "/api/staff/cases", agent, {
+        "kind": "enquiry", "customer": {"phone": "999 9999 9999"}, "description": "?",
+    })
+    assert unknown.status_code == 400
+    assert {e["field"] for e in body(unknown)["errors"]} >= {"customer.email"}
