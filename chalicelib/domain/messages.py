@@ -169,7 +169,7 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
         "photos_requested": (
             "Photos needed for case {case_number}",
             "To check what happened, please send us photos of the product and of the "
-            "package it came in, by replying to this e-mail.",
+            "package it came in: upload them on your case page.",
         ),
         "explanation": ("About your case {case_number}", "{text}{offer}"),
         "resolution_decided": (
@@ -217,7 +217,7 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
             "Your order will be delivered to: {address}",
         ),
         "wholesale_account": (
-            "Your wholesale account",
+            "Your wholesale account: case {case_number}",
             "Your wholesale account {account} is ready. Your coupon code: {coupon_code}",
         ),
         "apology": ("Our apologies: case {case_number}", "{text}"),
@@ -231,7 +231,7 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
     Language.ZH: {
         "photos_requested": (
             "单号 {case_number}：请提供照片",
-            "为了核实情况，请回复此邮件，发送商品及外包装的照片。",
+            "为了核实情况，请在您的处理进度页面上传商品及外包装的照片。",
         ),
         "explanation": ("关于您的单号 {case_number}", "{text}{offer}"),
         "resolution_decided": (
@@ -270,7 +270,7 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
         "answer": ("单号 {case_number}：问题答复", "{text}"),
         "address_changed": ("单号 {case_number}：地址已修改", "您的订单将寄往：{address}"),
         "wholesale_account": (
-            "您的批发账户",
+            "单号 {case_number}：您的批发账户",
             "您的批发账户 {account} 已开通，优惠码：{coupon_code}",
         ),
         "apology": ("单号 {case_number}：致歉", "{text}"),
