@@ -20,8 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, Rate, Request, Response
 
 if TYPE_CHECKING:
-    from chalicelib.domain.case import Channel, Language
+    from chalicelib.domain.case import Case, Channel, Language
     from chalicelib.services.intake import Receipt
+    from chalicelib.services.photos import PhotoPanel
 
 MAX_BODY_BYTES = 64 * 1024
 LOCAL_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
@@ -273,8 +274,34 @@ def case_status_page(token: str) -> Response:
         language,
         just_submitted=query.get("submitted") == "1",
         status_url=f"{_base_url(request)}/status/{token}",
+        photos=_photo_panel(request, token, view.case, language, query),
+        photos_api_url=f"{_base_url(request)}/api/status/{token}/photos",
     )
+    # no-referrer: neither S3 (the photo form and links) nor anyone else learns the link.
     return _html(200, page, {**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+def _photo_return(request: Request, token: str, language: Language) -> str:
+    """Where S3 sends the customer's browser after an upload (it adds bucket, key, etag)."""
+    return f"{_base_url(request)}/status/{token}?uploaded=1&lang={language.value}"
+
+
+def _photo_panel(request: Request, token: str, case: Case, language: Language,
+                 query: Mapping[str, str]) -> PhotoPanel:
+    from chalicelib import bootstrap
+    from chalicelib.services.photos import customer_panel
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    return customer_panel(
+        bootstrap.photo_store(),
+        case,
+        max_photos=settings.photos_per_case,
+        max_bytes=settings.photo_max_bytes,
+        redirect_to=_photo_return(request, token, language),
+        now=bootstrap.now(),
+        uploaded_key=query.get("key") if query.get("uploaded") == "1" else None,
+    )
 
 
 @app.route("/api/status/{token}", methods=["GET"])
@@ -286,7 +313,78 @@ def case_status(token: str) -> Response:
     view = customer_view(bootstrap.case_store(), token) if len(token) <= 100 else None
     if view is None:
         return _errors(404, [{"field": "token", "message": "no case for this link"}])
-    return _json(200, view.as_dict(), NO_STORE)
+    from chalicelib.services.photos import photo_list
+
+    photos = photo_list(bootstrap.photo_store(), view.case.case_id)
+    return _json(200, {**view.as_dict(), "photos": photos}, NO_STORE)
+
+
+@app.route("/api/status/{token}/photos", methods=["POST"], content_types=["application/json"])
+@storage_trouble_is_503
+def new_photo_upload(token: str) -> Response:
+    """A presigned POST for one more photo of the customer's case.
+
+    Body (optional): {"content_type": "image/png", "lang": "en"}; the type defaults to
+    image/jpeg and is the one the upload must declare. 201 {photo_id, url, fields, …}: post
+    the fields, then the file as the last field named "file", to url (multipart/form-data);
+    S3 answers 303 to the status page. 409: the case has all the photos it may have;
+    422: the case is closed.
+    """
+    from chalicelib import bootstrap
+    from chalicelib.domain.case import Language
+    from chalicelib.services.photos import (
+        ALLOWED_TYPES,
+        DEFAULT_TYPE,
+        PhotosNotTaken,
+        count_photos,
+        upload_form,
+    )
+    from chalicelib.settings import get_settings
+    from chalicelib.web import forms
+
+    request = _request()
+    case = bootstrap.case_store().find_case_by_token(token) if len(token) <= 100 else None
+    if case is None:
+        return _errors(404, [{"field": "token", "message": "no case for this link"}])
+    try:
+        raw = _raw_body(request)
+        body: Any = forms.json_body(raw) if raw.strip() else {}
+    except _BodyTooLarge:
+        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
+    except forms.BadRequest as bad:
+        return _errors(400, bad.errors)
+    if not isinstance(body, dict):
+        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
+    content_type = body.get("content_type", DEFAULT_TYPE)
+    lang = body.get("lang") or case.language.value
+    errors = []
+    if content_type not in ALLOWED_TYPES:
+        errors.append({"field": "content_type", "message": f"one of {', '.join(ALLOWED_TYPES)}"})
+    if lang not in Language._value2member_map_:
+        errors.append({"field": "lang", "message": "zh or en"})
+    errors += [
+        {"field": name, "message": "unknown field"}
+        for name in sorted(set(body) - {"content_type", "lang"})
+    ]
+    if errors:
+        return _errors(400, errors)
+    settings = get_settings()
+    store = bootstrap.photo_store()
+    try:
+        form = upload_form(
+            store,
+            case,
+            photos_so_far=count_photos(store, case.case_id),
+            max_photos=settings.photos_per_case,
+            max_bytes=settings.photo_max_bytes,
+            redirect_to=_photo_return(request, token, Language(lang)),
+            now=bootstrap.now(),
+            content_type=content_type,
+        )
+    except PhotosNotTaken as refused:
+        status = 409 if refused.reason == "full" else 422
+        return _errors(status, [{"field": "photos", "message": str(refused)}])
+    return _json(201, form.as_dict(), NO_STORE)
 
 
 # -- the staff's side (Authorization: Bearer <token>, see `python -m chalicelib.cli`) -----
@@ -439,6 +537,7 @@ def read_customer(staff: Any, customer_id: str) -> Response:
 def read_case(staff: Any, case_id: str) -> Response:
     from chalicelib import bootstrap
     from chalicelib.domain.lifecycle import available_actions
+    from chalicelib.services.photos import staff_photos
 
     store = bootstrap.case_store()
     case = store.get_case(case_id) if len(case_id) <= 64 else None
@@ -451,6 +550,7 @@ def read_case(staff: Any, case_id: str) -> Response:
             "case": _staff_case(case),
             "history": history,
             "available_actions": available_actions(case, staff),
+            "photos": staff_photos(case.case_id),
         },
     )
 

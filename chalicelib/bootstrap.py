@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from chalicelib.adapters.dynamodb import DynamoCaseStore
+from chalicelib.adapters.photos import S3PhotoStore
 from chalicelib.adapters.ses import SesMailer
 from chalicelib.settings import get_settings, policies_from
 
@@ -18,6 +19,11 @@ def case_store() -> DynamoCaseStore:
 @lru_cache(maxsize=1)
 def mailer() -> SesMailer:
     return SesMailer(drop_dir=get_settings().mail_drop_dir)
+
+
+@lru_cache(maxsize=1)
+def photo_store() -> S3PhotoStore:
+    return S3PhotoStore(get_settings().photo_bucket)
 
 
 def check_configuration() -> None:
@@ -38,3 +44,4 @@ def reset() -> None:
     policies_from.cache_clear()
     case_store.cache_clear()
     mailer.cache_clear()
+    photo_store.cache_clear()

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     outbox_batch_size: int = Field(default=50, ge=1, le=500)
 
+    photo_bucket: str = Field(
+        default="service-desk-photos-local",
+        pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$",
+        description="The private S3 bucket of customer photos (cases/<case_id>/<photo_id>).",
+    )
+    photo_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=5 * 1024**3)
+    photos_per_case: int = Field(default=8, ge=1, le=100)
+
     policies_file: Path = Field(
         default=DEFAULT_POLICIES_FILE,
         description="The company's policies (TOML, see policies/default.toml). "

@@ -1,11 +1,13 @@
 """The local stack behind `make run`: the whole service desk on one machine.
 
-- a moto server stands in for AWS (DynamoDB, SES) on a free loopback port;
+- a moto server stands in for AWS (DynamoDB, SES, S3 for the customers' photos) on a
+  free loopback port: the browser posts photos to it and loads them from it directly;
 - `chalice local --no-autoreload --stage local` serves the app on http://127.0.0.1:8000;
 - a small scheduler fires the app's @app.schedule functions (chalice local does not),
   which drains the outbox: e-mails go to moto's SES and are also written as .eml files;
 - the table is snapshotted to <data-dir>/dynamodb.json every few seconds and on exit, and
-  restored on start, so cases survive a restart (moto itself keeps nothing).
+  restored on start, so cases survive a restart (moto itself keeps nothing); the photos
+  are mirrored into <data-dir>/photos/ the same way.
 
 Ctrl-C (or SIGTERM) stops everything it started.
 """
@@ -33,6 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "service-desk-local"
+PHOTO_BUCKET = "service-desk-photos-local"
 MAIL_FROM = "service@example.com"
 REGION = "us-east-1"
 
@@ -210,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
         "SERVICE_DESK_TABLE_NAME": TABLE,
+        "SERVICE_DESK_PHOTO_BUCKET": PHOTO_BUCKET,
         "SERVICE_DESK_MAIL_FROM": MAIL_FROM,
         "SERVICE_DESK_MAIL_DROP_DIR": str(mail_dir),
         "SERVICE_DESK_PUBLIC_BASE_URL": base_url,
@@ -223,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     from chalicelib import bootstrap
     from chalicelib.domain.policies import PoliciesError
     from chalicelib.settings import SettingsError
+    from local.photos import PhotoSnapshot, create_bucket
     from local.table import create_table
 
     try:  # a bad setting or policies file stops here, with what is wrong
@@ -238,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = Snapshot(dynamodb, TABLE, data_dir / "dynamodb.json")
     restored = snapshot.restore()
     log(f"moto on 127.0.0.1:{moto_port}; restored {restored} items from {snapshot.path}")
+    s3 = boto3.client("s3")
+    create_bucket(s3, PHOTO_BUCKET)
+    photos = PhotoSnapshot(s3, PHOTO_BUCKET, data_dir / "photos")
+    log(f"restored {photos.restore()} photos from {photos.folder}")
     # For `python -m chalicelib.cli --local …` (staff tokens) while the stack runs.
     stack_file = data_dir / "stack.json"
     stack_file.write_text(json.dumps({"environment": env, "url": base_url}))
@@ -284,12 +293,14 @@ def main(argv: list[str] | None = None) -> int:
                         if result and any(result.values()):
                             log(f"{name}: {result}")
             snapshot.save()
+            photos.save()
         return 0
     finally:
         stop_process(chalice)
         try:
             snapshot.save()
-            log(f"saved {snapshot.path}")
+            photos.save()
+            log(f"saved {snapshot.path} and {photos.folder}")
         finally:
             stack_file.unlink(missing_ok=True)
             moto.stop()

@@ -20,12 +20,14 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 TABLE = "service-desk-test"
+PHOTO_BUCKET = "service-desk-photos-test"
 MAIL_FROM = "service@example.com"
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
-    """moto with the real table (from the CloudFormation template) and a verified sender.
+    """moto with the real table (from the CloudFormation template), a verified sender and
+    the photo bucket.
 
     Yields the folder the e-mails are dropped into as .eml files.
     """
@@ -38,11 +40,16 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     mail_dir = tmp_path / "mail"
     monkeypatch.setenv("SERVICE_DESK_TABLE_NAME", TABLE)
     monkeypatch.setenv("SERVICE_DESK_MAIL_FROM", MAIL_FROM)
+    monkeypatch.setenv("SERVICE_DESK_PHOTO_BUCKET", PHOTO_BUCKET)
     monkeypatch.setenv("SERVICE_DESK_MAIL_DROP_DIR", str(mail_dir))
     monkeypatch.setenv("SERVICE_DESK_PUBLIC_BASE_URL", "https://help.example.com")
     with mock_aws():
         create_table(boto3.client("dynamodb"), TABLE)
         boto3.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
+        boto3.client("s3").create_bucket(
+            Bucket=PHOTO_BUCKET,
+            CreateBucketConfiguration={"LocationConstraint": os.environ["AWS_DEFAULT_REGION"]},
+        )
         bootstrap.reset()
         yield mail_dir
         bootstrap.reset()

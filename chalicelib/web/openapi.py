@@ -4,7 +4,7 @@ that validate the requests, so the description cannot drift from the code."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,36 @@ class CustomerName(BaseModel):
     name: str
 
 
+class PhotoBody(BaseModel):
+    photo_id: str
+    uploaded_at: str
+    size: int = Field(description="Bytes.")
+    url: str = Field(description="A presigned GET link to the photo, valid for 10 minutes.")
+
+
+class PhotoUploadRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic"] = Field(
+        default="image/jpeg", description="The type the upload declares (exactly this one)."
+    )
+    lang: Literal["zh", "en"] | None = Field(
+        default=None, description="Language of the status page S3 sends the browser back to."
+    )
+
+
+class PhotoUploadForm(BaseModel):
+    photo_id: str
+    url: str = Field(description="Where to POST the form (S3).")
+    fields: dict[str, str] = Field(
+        description="Form fields to send as they are, before the file (multipart/form-data; "
+        "the file last, named file)."
+    )
+    content_type: str
+    max_bytes: int
+    expires_at: str
+
+
 class CaseStatusBody(BaseModel):
     case_number: str
     kind: CaseKind
@@ -53,6 +83,7 @@ class CaseStatusBody(BaseModel):
     purchase_date: str | None
     description: str
     history: list[HistoryLine]
+    photos: list[PhotoBody] | None = Field(description="null: cannot be listed just now.")
 
 
 class ActionRequest(BaseModel):
@@ -69,6 +100,9 @@ class StaffCaseRead(BaseModel):
     case: dict[str, Any]
     history: list[dict[str, Any]] = Field(description="Events, newest first.")
     available_actions: list[str]
+    photos: list[PhotoBody] | None = Field(
+        description="The customer's photos, oldest first; null: cannot be listed just now."
+    )
 
 
 class StaffCaseList(BaseModel):
@@ -129,6 +163,7 @@ def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         Complaint, PhoneComplaint, ReceiptBody, ErrorsBody, CaseStatusBody, ActionRequest,
         StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody, CustomerList, CustomerRead,
+        PhotoUploadRequest, PhotoUploadForm,
     ]
     staff_errors = {
         "401": _errors("No valid staff token (Authorization: Bearer sdk_…)."),
@@ -217,6 +252,27 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "The case.", "content": _json(CaseStatusBody)},
                         "404": _errors("No such case."),
+                    },
+                }
+            },
+            "/api/status/{token}/photos": {
+                "post": {
+                    "summary": "An upload form for one more photo (presigned POST to S3)",
+                    "description": "POST `fields` and then the file (last, named `file`) as "
+                    "multipart/form-data to `url` before `expires_at` (15 minutes). S3 takes "
+                    "exactly this key and Content-Type, 1 byte to max_bytes, and answers 303 "
+                    "to the status page.",
+                    "parameters": [TOKEN],
+                    "requestBody": {"required": False, "content": _json(PhotoUploadRequest)},
+                    "responses": {
+                        "201": {"description": "The form.", "content": _json(PhotoUploadForm)},
+                        "400": _errors("A bad type or language."),
+                        "404": _errors("No such case."),
+                        "409": _errors("The case has all the photos it may have."),
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        "422": _errors("The case is closed."),
+                        "503": _errors("Storage unavailable; retry."),
                     },
                 }
             },

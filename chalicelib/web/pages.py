@@ -21,6 +21,7 @@ from chalicelib.domain.messages import (
 if TYPE_CHECKING:
     from jinja2 import Environment
 
+    from chalicelib.services.photos import PhotoPanel
     from chalicelib.services.status import CustomerCaseView
 
 UI: dict[Language, dict[str, str]] = {
@@ -100,6 +101,44 @@ UI: dict[Language, dict[str, str]] = {
     },
 }
 
+# The photos part of the status page (templates/photos.html).
+PHOTO_UI: dict[Language, dict[str, str]] = {
+    Language.EN: {
+        "title": "Photos",
+        "wanted": "Please send us photos of the product and of the package it came in: "
+        "one photo at a time, as many as help to show the problem.",
+        "offer": "You may add photos of the product or its package if they help to show "
+        "the problem.",
+        "choose": "Choose a photo",
+        "send": "Send photo",
+        "hint": "JPEG, PNG, WebP or HEIC, up to {mb} MB. {count} of {most} photos sent.",
+        "received": "Thank you, we have received your photo.",
+        "full": "You have sent {most} photos, the most one case can take. If we need "
+        "more, we will tell you.",
+        "unavailable": "Your photos cannot be shown just now; please reload this page in "
+        "a minute.",
+        "wrong_type": "Please choose a photo: JPEG, PNG, WebP or HEIC.",
+        "too_large": "This photo is larger than {mb} MB; please send a smaller one.",
+        "failed": "The photo could not be prepared for sending; please reload the page.",
+        "photo": "Photo {n}",
+    },
+    Language.ZH: {
+        "title": "照片",
+        "wanted": "请上传商品及外包装的照片：每次一张，能说明问题的都可以上传。",
+        "offer": "如有助于说明问题，您可以上传商品或外包装的照片。",
+        "choose": "选择照片",
+        "send": "上传照片",
+        "hint": "JPEG、PNG、WebP 或 HEIC 格式，不超过 {mb} MB。已上传 {count} / {most} 张。",
+        "received": "谢谢，照片已收到。",
+        "full": "您已上传 {most} 张照片，已达每个单号的上限。如需更多，我们会通知您。",
+        "unavailable": "暂时无法显示您的照片，请一分钟后刷新此页面。",
+        "wrong_type": "请选择照片：JPEG、PNG、WebP 或 HEIC 格式。",
+        "too_large": "照片超过 {mb} MB，请上传较小的照片。",
+        "failed": "照片上传准备失败，请刷新页面。",
+        "photo": "照片 {n}",
+    },
+}
+
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
@@ -139,7 +178,8 @@ def complaint_form(
 
 
 def case_status(view: CustomerCaseView, language: Language, *, just_submitted: bool,
-                status_url: str) -> str:
+                status_url: str, photos: PhotoPanel | None = None,
+                photos_api_url: str | None = None) -> str:
     case = view.case
     history = [
         (event.at, text)
@@ -159,6 +199,9 @@ def case_status(view: CustomerCaseView, language: Language, *, just_submitted: b
         history=history,
         just_submitted=just_submitted,
         status_url=status_url,
+        photos=photos,
+        photos_api_url=photos_api_url,
+        pt=PHOTO_UI[language],
     )
 
 
