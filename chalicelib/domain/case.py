@@ -258,6 +258,7 @@ class Case(BaseModel):
     repair_fee: RepairFee | None = None
     feedback: tuple[DepartmentFeedback, ...] = ()
     tracking_check_due_at: datetime | None = None
+    photos_due_at: datetime | None = None
     # The customer's private link token: kept with the case for the links in e-mails,
     # never shown in a case's data or history.
     status_token: str | None = Field(default=None, exclude=True, repr=False)
@@ -274,6 +275,10 @@ class Case(BaseModel):
         due = []
         if self.refund and self.refund.state == "to_request":
             due.append(self.refund.request_due_at)
+        if self.refund and self.refund.state == "requested" and self.refund.post_due_at:
+            due.append(self.refund.post_due_at)
+        if self.photos_due_at and self.status is CaseStatus.AWAITING_PHOTOS:
+            due.append(self.photos_due_at)
         if self.reship and self.reship.state == "to_ship":
             due.append(self.reship.due_at)
         if self.tracking_check_due_at and self.status is CaseStatus.WATCHING_TRACKING:

@@ -72,6 +72,10 @@ class ShopPromises(Protocol):
 
     def refund_request_due(self, decided_at: datetime) -> datetime: ...
 
+    def refund_posting_due(self, requested_at: datetime) -> datetime: ...
+
+    def photos_due(self, requested_at: datetime) -> datetime: ...
+
     def reship_due(self, decided_at: datetime, exchange: bool) -> datetime: ...
 
     def tracking_check_due(self, at: datetime) -> datetime: ...
@@ -267,7 +271,9 @@ def _assign(case: Case, p: AssignParams, ctx: Context) -> Outcome:
 
 def _request_photos(case: Case, p: NoParams, ctx: Context) -> Outcome:
     return Outcome(
-        status=S.AWAITING_PHOTOS, messages=(CustomerMessage("photos_requested"),)
+        updates={"photos_due_at": ctx.promises.photos_due(ctx.now)},
+        status=S.AWAITING_PHOTOS,
+        messages=(CustomerMessage("photos_requested"),),
     )
 
 
@@ -455,7 +461,15 @@ def _back_in_stock(case: Case, p: NoParams, ctx: Context) -> Outcome:
 def _submit_refund(case: Case, p: RefundRequestParams, ctx: Context) -> Outcome:
     track = _track(case, "refund", "to_request", "submitting the refund request")
     return Outcome(
-        updates={"refund": track.model_copy(update={"state": "requested", "method": p.method})}
+        updates={
+            "refund": track.model_copy(
+                update={
+                    "state": "requested",
+                    "method": p.method,
+                    "post_due_at": ctx.promises.refund_posting_due(ctx.now),
+                }
+            )
+        }
     )
 
 
@@ -762,6 +776,13 @@ class PolicyPromises:
 
     def refund_request_due(self, decided_at: datetime) -> datetime:
         return self.policies.deadline(decided_at, self.policies.shop.refund_request_within)
+
+    def refund_posting_due(self, requested_at: datetime) -> datetime:
+        return self.policies.deadline(requested_at, self.policies.shop.refund_posting_within)
+
+    def photos_due(self, requested_at: datetime) -> datetime:
+        shop = self.policies.shop
+        return self.policies.deadline(requested_at, shop.photos_requested_reply_within)
 
     def reship_due(self, decided_at: datetime, exchange: bool) -> datetime:
         shop = self.policies.shop

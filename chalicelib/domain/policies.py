@@ -42,7 +42,7 @@ from pydantic import (
 
 from chalicelib.domain.calendar import WorkingCalendar, check_country, check_timezone
 from chalicelib.domain.remedies import Remedy
-from chalicelib.domain.staff import Role
+from chalicelib.domain.staff import APPROVAL_LADDER, Role
 
 _strict = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -314,6 +314,14 @@ class ApprovalRule(BaseModel):
 
     above: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
     role: Role
+
+    @field_validator("role")
+    @classmethod
+    def _can_approve(cls, role: Role) -> Role:
+        if role not in APPROVAL_LADDER:
+            ladder = ", ".join(r.value for r in APPROVAL_LADDER)
+            raise ValueError(f"{role.value} cannot approve resolutions (use one of: {ladder})")
+        return role
 
 
 def _default_approvals() -> dict[Remedy, ApprovalRule]:

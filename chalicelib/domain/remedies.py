@@ -73,6 +73,7 @@ class RefundTrack(BaseModel):
     state: Literal["to_request", "requested", "posted", "customer_told"] = "to_request"
     amount: Decimal
     request_due_at: datetime
+    post_due_at: datetime | None = None  # set when the request goes to finance
     method: PaymentMethod | None = None
     reference: str | None = None
     posted_at: datetime | None = None

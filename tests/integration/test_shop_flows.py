@@ -861,13 +861,6 @@ def test_a_refund_request_not_submitted_in_3_days_is_overdue_until_it_is(desk: D
     check_history(desk, case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MISSING BEHAVIOUR: policies [shop] refund_posting_within ('2 working days') is "
-    "validated but never used; a submitted refund finance has not posted never becomes due, "
-    "so it never shows on the overdue list (Case.next_due_at ignores refund.state "
-    "'requested').",
-)
 def test_a_submitted_refund_finance_has_not_posted_in_2_working_days_is_overdue(
     desk: Desk,
 ) -> None:
@@ -878,23 +871,26 @@ def test_a_submitted_refund_finance_has_not_posted_in_2_working_days_is_overdue(
         (AGENT, "decide_resolution", {"items": [{"remedy": "full_refund", "amount": "99.00"}]}),
         (AGENT, "submit_refund_request", {"method": "paypal"}),
     )
-    # Submitted Wed 29 April; 2 working days later is Wed 6 May (Labour Day in between).
+    # Submitted Wed 29 April; 2 working days later is Wed 6 May (Labour Day in between),
+    # due at the close of business, 17:30 in Shanghai.
+    with desk.moment(when=datetime(2026, 5, 6, 9, 0, tzinfo=UTC)):
+        assert desk.overdue() == []
     with desk.moment(when=datetime(2026, 5, 7, 2, 0, tzinfo=UTC)):
         assert desk.overdue() == [case.case_number]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MISSING BEHAVIOUR: policies [shop] photos_requested_reply_within ('3 days') is "
-    "validated but never used; a case waiting for photos never becomes due for a follow-up.",
-)
 def test_photos_not_sent_within_3_days_put_the_case_on_the_overdue_list(desk: Desk) -> None:
     case = desk.customer_reports(**ann(kind="wrong_item", order_ref="SO-3020",
                                        description="Wrong colour"))
     desk.walk(case, (AGENT, "request_photos"))
 
+    with desk.moment(timedelta(days=2, hours=23)):
+        assert desk.overdue() == []
     with desk.moment(timedelta(days=3, hours=1)):
         assert desk.overdue() == [case.case_number]
+    desk.walk(case, (AGENT, "mark_complaint_true"))
+    with desk.moment(timedelta(days=3, hours=1)):
+        assert desk.overdue() == []
 
 
 # -- a closed case ----------------------------------------------------------------------------

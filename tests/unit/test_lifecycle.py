@@ -152,8 +152,11 @@ def verified(kind: CaseKind) -> Walk:
     """Photos asked for and the complaint found true."""
     walk = Walk(kind)
     change = walk.do("request_photos", status=S.AWAITING_PHOTOS, told=["photos_requested"])
-    assert change.event.before == {"status": "new"}
-    assert change.event.after == {"status": "awaiting_photos"}
+    assert change.event.before == {"photos_due_at": None, "status": "new"}
+    # The photos are expected within 3 days (plain days by default).
+    assert walk.case.photos_due_at == walk.now + timedelta(days=3)
+    assert walk.case.next_due_at == walk.case.photos_due_at
+    assert change.event.after["status"] == "awaiting_photos"
     walk.do("mark_complaint_true", status=S.VERIFIED)
     assert walk.case.verification == "true"
     return walk

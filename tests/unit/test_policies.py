@@ -373,3 +373,10 @@ def test_a_bad_company_file_fails_naming_it(
     monkeypatch.setenv("SERVICE_DESK_POLICIES_FILE", str(path))
     with pytest.raises(PoliciesError, match=r"shop\.reship_within: unknown unit 'weeks'"):
         settings.get_policies()
+
+
+def test_an_approval_by_a_role_that_cannot_approve_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, '[approvals]\nfull_refund = { above = 100, role = "finance" }\n')
+
+    with pytest.raises(PoliciesError, match="finance cannot approve resolutions"):
+        load_policies(path)
