@@ -469,7 +469,7 @@ def open_case_for_customer(staff: Any) -> Response:
     from chalicelib import bootstrap
     from chalicelib.domain.case import Channel, PhoneComplaint
     from chalicelib.services.intake import submit_complaint
-    from chalicelib.services.staff_desk import fill_from_customer_file
+    from chalicelib.services.staff_desk import AmbiguousCaller, fill_from_customer_file
     from chalicelib.settings import get_settings
     from chalicelib.web import forms
 
@@ -483,6 +483,11 @@ def open_case_for_customer(staff: Any) -> Response:
         return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
     except forms.BadRequest as bad:
         return _errors(400, bad.errors)
+    except AmbiguousCaller as ambiguous:
+        names = "; ".join(f"{c.name} <{c.email}>" for c in ambiguous.candidates)
+        return _errors(409, [{"field": "customer.email", "message":
+                              f"several customers gave this phone number ({names}): "
+                              "give the caller's e-mail"}])
     receipt = submit_complaint(
         bootstrap.case_store(),
         get_settings(),
@@ -506,8 +511,7 @@ def find_customers(staff: Any) -> Response:
     query: Mapping[str, str] = _request().query_params or {}
     store = bootstrap.case_store()
     if query.get("email") or query.get("phone"):
-        found = store.find_customer(email=query.get("email"), phone=query.get("phone"))
-        customers = [found] if found else []
+        customers = store.find_customers(email=query.get("email"), phone=query.get("phone"))
     else:
         customers = store.list_customers(limit=50)
     return _json(200, {"customers": [c.model_dump(mode="json") for c in customers]})

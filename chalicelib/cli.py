@@ -61,6 +61,7 @@ def _staff(args: argparse.Namespace) -> int:
     from chalicelib import bootstrap
     from chalicelib.domain.staff import Role
     from chalicelib.services import staff_desk
+    from chalicelib.services.ports import TokenChanged
 
     store = bootstrap.case_store()
     now = datetime.now(UTC)
@@ -81,6 +82,10 @@ def _staff(args: argparse.Namespace) -> int:
             for member in store.list_staff():
                 state = "active" if member.active else "revoked"
                 print(f"{member.staff_id:20} {member.role.value:17} {state:8} {member.name}")
+    except TokenChanged:
+        print(f"{args.staff_id}'s token was changed at the same moment; run it again",
+              file=sys.stderr)
+        return 1
     except staff_desk.UnknownStaff:
         print(f"no member of staff '{args.staff_id}'", file=sys.stderr)
         return 1

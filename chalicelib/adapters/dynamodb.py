@@ -40,6 +40,7 @@ from chalicelib.services.ports import (
     OutboxMessage,
     RateLimitReached,
     StaleCase,
+    TokenChanged,
     WriteConflict,
 )
 
@@ -228,7 +229,7 @@ class DynamoCaseStore:
                 }
             )
         if new.customer is not None:
-            items += self._customer_items(new.customer)
+            items += self._customer_items(new.customer, by_staff=new.taken_by_staff)
         items.append({"Put": {"TableName": self.table_name, "Item": self._event_item(new.event)}})
         for message in new.outbox:
             items.append(
@@ -265,7 +266,7 @@ class DynamoCaseStore:
                 raise WriteConflict(str(cancelled)) from None
             raise
 
-    def _customer_items(self, record: CustomerRecord) -> list[Any]:
+    def _customer_items(self, record: CustomerRecord, by_staff: bool) -> list[Any]:
         """Create the customer's record or bring it up to date (the latest name, phone and
         language win), and let their phone number find them."""
         seen = timestamp(record.last_seen)
@@ -278,13 +279,19 @@ class DynamoCaseStore:
             ":all": {"S": "CUSTOMERS"},
             ":one": {"N": "1"},
         }
+        # What anyone typing this e-mail on the public form says does not overwrite the
+        # record; what staff took down does.
+        def given(field: str, value: str) -> str:
+            kept = f"if_not_exists({field}, {value})"
+            return f"{field} = {value if by_staff else kept}"
+
         expression = (
-            "SET customer_id = :id, #name = :name, email = :email, #language = :language, "
-            "last_seen = :seen, first_seen = if_not_exists(first_seen, :seen), "
-            "gsi2pk = :all, gsi2sk = :seen"
+            f"SET customer_id = :id, {given('#name', ':name')}, email = :email, "
+            f"{given('#language', ':language')}, last_seen = :seen, "
+            "first_seen = if_not_exists(first_seen, :seen), gsi2pk = :all, gsi2sk = :seen"
         )
         if record.phone:
-            expression += ", phone = :phone"
+            expression += f", {given('phone', ':phone')}"
             values[":phone"] = {"S": record.phone}
         items: list[Any] = [
             {
@@ -306,8 +313,14 @@ class DynamoCaseStore:
                 {
                     "Put": {
                         "TableName": self.table_name,
+                        # One item per customer who gave this number: a number typed by
+                        # someone else adds a candidate, it never re-points the number.
                         "Item": to_item(
-                            {"PK": f"PHONE#{key}", "SK": "PHONE", "customer_id": record.customer_id}
+                            {
+                                "PK": f"PHONE#{key}",
+                                "SK": f"CUSTOMER#{record.customer_id}",
+                                "customer_id": record.customer_id,
+                            }
                         ),
                     }
                 }
@@ -323,21 +336,25 @@ class DynamoCaseStore:
         item = response.get("Item")
         return _customer_from(item) if item else None
 
-    def find_customer(self, *, email: str | None = None, phone: str | None = None
-                      ) -> CustomerRecord | None:
-        """By e-mail, else by phone."""
+    def find_customers(
+        self, *, email: str | None = None, phone: str | None = None
+    ) -> list[CustomerRecord]:
+        """By e-mail (one at most), else everyone who gave that phone number."""
         if email:
-            return self.get_customer(customer_id_for(email))
+            found = self.get_customer(customer_id_for(email))
+            return [found] if found else []
         key = phone_key(phone) if phone else None
         if not key:
-            return None
-        response = self.client.get_item(
+            return []
+        response = self.client.query(
             TableName=self.table_name,
-            Key={"PK": {"S": f"PHONE#{key}"}, "SK": {"S": "PHONE"}},
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"PHONE#{key}"}},
             ConsistentRead=True,
+            Limit=20,
         )
-        item = response.get("Item")
-        return self.get_customer(item["customer_id"]["S"]) if item else None
+        records = [self.get_customer(item["customer_id"]["S"]) for item in response["Items"]]
+        return [record for record in records if record is not None]
 
     def list_customers(self, limit: int) -> list[CustomerRecord]:
         """Customers, the most recently seen first."""
@@ -433,6 +450,7 @@ class DynamoCaseStore:
                 ":events": {"S": "EVENT#"},
             },
             ScanIndexForward=False,
+            ConsistentRead=True,
         ):
             events.extend(
                 CaseEvent.model_validate(from_item(item)["event"]) for item in page["Items"]
@@ -565,6 +583,7 @@ class DynamoCaseStore:
                 ":after": {"S": f"EVENT#{version + 1:08d}"},
                 ":last": {"S": "EVENT#99999999"},
             },
+            ConsistentRead=True,
         )
         return [CaseEvent.model_validate(from_item(i)["event"]) for i in response["Items"]]
 
@@ -649,8 +668,12 @@ class DynamoCaseStore:
                     "ExpressionAttributeValues": {
                         ":staff": _serializer.serialize(member.model_dump(mode="json")),
                         **({":new": {"S": new_hash}} if new_hash else {}),
+                        **({":old": {"S": old_hash}} if old_hash else {}),
                     },
-                    "ConditionExpression": "attribute_exists(PK)",
+                    # Only if nobody issued or revoked a token since we read it: two
+                    # racing commands must not leave a token that no revoke can find.
+                    "ConditionExpression": "attribute_exists(PK) AND "
+                    + ("token_hash = :old" if old_hash else "attribute_not_exists(token_hash)"),
                 }
             }
         ]
@@ -668,7 +691,10 @@ class DynamoCaseStore:
             )
         if new_hash:
             items.append(self._token_put(member, new_hash, now))
-        self.client.transact_write_items(TransactItems=items)
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException:
+            raise TokenChanged(member.staff_id) from None
 
     def staff_by_token(self, token_hash: str) -> StaffMember | None:
         response = self.client.get_item(

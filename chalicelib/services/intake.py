@@ -170,6 +170,7 @@ def submit_complaint(
         event=event,
         status_token=status_token,
         customer=record_for(case),
+        taken_by_staff=taken_by is not None,
         outbox=[confirmation],
         idempotency=idempotency,
         # Staff taking a phone call are not limited; the public form is.

@@ -53,6 +53,7 @@ class NewCase:
     event: CaseEvent
     status_token: str
     customer: CustomerRecord | None = None  # the customer file, created or brought up to date
+    taken_by_staff: bool = False  # staff's details update the file; the public form's do not
     outbox: list[OutboxMessage] = field(default_factory=list)
     idempotency: IdempotencyRecord | None = None
     rate_limits: list[RateLimitCounter] = field(default_factory=list)
@@ -75,6 +76,10 @@ class RateLimitReached(Exception):
 class WriteConflict(Exception):
     """Another transaction touched the same items at the same moment (DynamoDB's
     TransactionConflict); nothing was written and the same write may be tried again."""
+
+
+class TokenChanged(Exception):
+    """Someone issued or revoked this person's token at the same moment; nothing changed."""
 
 
 class StaleCase(Exception):

@@ -14,7 +14,12 @@ from chalicelib.domain.customer import CustomerRecord
 from chalicelib.domain.lifecycle import PolicyPromises, apply_action
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.staff import Role, StaffMember
-from chalicelib.services.ports import CaseFilter, CaseStore, OutboxMessage, StaleCase
+from chalicelib.services.ports import (
+    CaseFilter,
+    CaseStore,
+    OutboxMessage,
+    StaleCase,
+)
 
 TOKEN_PREFIX = "sdk_"
 
@@ -35,6 +40,7 @@ class StaffStore(Protocol):
 
 class UnknownStaff(Exception):
     pass
+
 
 
 class CaseNotFound(Exception):
@@ -177,21 +183,39 @@ def known_status(value: str) -> bool:
 
 
 class CustomerFile(Protocol):
-    def find_customer(
+    def find_customers(
         self, *, email: str | None = None, phone: str | None = None
-    ) -> CustomerRecord | None: ...
+    ) -> list[CustomerRecord]: ...
+
+
+class AmbiguousCaller(Exception):
+    """Several customers gave this phone number: staff must say which (by e-mail)."""
+
+    def __init__(self, candidates: list[CustomerRecord]) -> None:
+        super().__init__("several customers have this phone number")
+        self.candidates = candidates
 
 
 def fill_from_customer_file(store: CustomerFile, data: Any) -> Any:
-    """A caller known by phone needs no e-mail spelt out: the case attaches to their record."""
+    """A caller already in the file needs little spelt out: known by e-mail, or by a phone
+    number only they gave, the case takes their name, e-mail and language from the file."""
     customer = data.get("customer") if isinstance(data, dict) else None
-    if not isinstance(customer, dict) or customer.get("email") or not customer.get("phone"):
+    if not isinstance(customer, dict):
         return data
-    if not isinstance(customer["phone"], str):
+    email, phone = customer.get("email"), customer.get("phone")
+    if isinstance(email, str) and email:
+        found = store.find_customers(email=email)
+    elif isinstance(phone, str) and phone:
+        found = store.find_customers(phone=phone)
+        if len(found) > 1:
+            raise AmbiguousCaller(found)
+    else:
         return data
-    record = store.find_customer(phone=customer["phone"])
-    if record is None:
+    if not found:
         return data
-    known = {"name": record.name, "email": record.email}
+    record = found[0]
     given = {key: value for key, value in customer.items() if value not in (None, "")}
-    return {**data, "customer": {**known, **given}}
+    filled = {**data, "customer": {"name": record.name, "email": record.email, **given}}
+    if not data.get("language"):
+        filled["language"] = record.language.value
+    return filled

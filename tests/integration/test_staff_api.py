@@ -11,6 +11,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain.staff import Role
 from chalicelib.services import staff_desk
+from chalicelib.services.ports import TokenChanged
 from tests.integration.support import post_case
 
 
@@ -252,7 +253,7 @@ def test_the_customer_file_holds_every_case_and_is_found_by_e_mail_or_phone(
 
     by_phone = body(call(client, "get", "/api/staff/customers?phone=%2B8613800001111", agent))
     [customer] = by_phone["customers"]
-    assert customer["name"] == "Ann Lee"  # the latest name wins
+    assert customer["name"] == "Ann"  # the public form does not rename a known customer
     assert customer["case_count"] == 2
     by_email = body(call(client, "get", "/api/staff/customers?email=ann@example.com", agent))
     assert by_email["customers"][0]["customer_id"] == customer["customer_id"]
@@ -284,3 +285,58 @@ def test_a_known_caller_is_found_by_phone_and_the_case_joins_their_file(client: 
     })
     assert unknown.status_code == 400
     assert {e["field"] for e in body(unknown)["errors"]} >= {"customer.email"}
+
+
+def test_a_token_issued_while_being_revoked_cannot_outlive_the_revoke(client: Any) -> None:
+    store = bootstrap.case_store()
+    staff_token(Role.AGENT, "ann")
+    now = datetime.now(UTC)
+    member, old_hash = store.get_staff("ann")  # type: ignore[misc]
+    new = staff_desk.issue_token(store, "ann", now)
+
+    # A revoke that read the staff record before that issue loses the race, visibly:
+    with pytest.raises(TokenChanged):
+        store.replace_token(member.model_copy(update={"active": False}), old_hash, None, now)
+
+    staff_desk.revoke_token(store, "ann", now)
+    assert call(client, "get", "/api/staff/me", new).status_code == 401
+
+
+def test_someone_typing_a_callers_phone_on_the_form_cannot_take_over_their_file(
+    client: Any,
+) -> None:
+    agent = staff_token(Role.AGENT, "ann")
+    report(client, customer={"name": "Wang Fang", "email": "wang@example.com",
+                             "phone": "13800001111"})
+    # Someone else gives the same phone number, and even Wang's e-mail with another name.
+    report(client, customer={"name": "Mallory", "email": "mallory@evil.example",
+                             "phone": "13800001111"})
+    report(client, kind="enquiry", order_ref=None,
+           customer={"name": "Not Wang", "email": "wang@example.com", "phone": "999999"})
+
+    wang = body(call(client, "get", "/api/staff/customers?email=wang@example.com", agent))
+    assert wang["customers"][0]["name"] == "Wang Fang"
+    assert wang["customers"][0]["phone"] == "13800001111"
+    response = call(client, "post", "/api/staff/cases", agent, {
+        "kind": "enquiry", "customer": {"phone": "13800001111"}, "description": "?",
+    })
+    assert response.status_code == 409
+    assert "give the caller's e-mail" in body(response)["errors"][0]["message"]
+    both = body(call(client, "get", "/api/staff/customers?phone=13800001111", agent))
+    assert {c["email"] for c in both["customers"]} == {
+        "wang@example.com", "mallory@evil.example",
+    }
+
+
+def test_a_known_customer_called_in_keeps_their_language(client: Any) -> None:
+    agent = staff_token(Role.AGENT, "ann")
+    report(client, language="en")
+
+    response = call(client, "post", "/api/staff/cases", agent, {
+        "kind": "enquiry", "customer": {"email": "ann@example.com"}, "description": "?",
+    })
+
+    case_id = body(response)["case_id"]
+    read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
+    assert read["case"]["language"] == "en"
+    assert read["case"]["customer"]["name"] == "Ann Lee"
