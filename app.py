@@ -358,9 +358,9 @@ def new_photo_upload(token: str) -> Response:
     content_type = body.get("content_type", DEFAULT_TYPE)
     lang = body.get("lang") or case.language.value
     errors = []
-    if content_type not in ALLOWED_TYPES:
+    if not isinstance(content_type, str) or content_type not in ALLOWED_TYPES:
         errors.append({"field": "content_type", "message": f"one of {', '.join(ALLOWED_TYPES)}"})
-    if lang not in Language._value2member_map_:
+    if not isinstance(lang, str) or lang not in Language._value2member_map_:
         errors.append({"field": "lang", "message": "zh or en"})
     errors += [
         {"field": name, "message": "unknown field"}
@@ -441,6 +441,8 @@ def list_cases(staff: Any) -> Response:
     query: Mapping[str, str] = _request().query_params or {}
     store = bootstrap.case_store()
     if query.get("number"):
+        if len(query["number"]) > 20:
+            return _errors(400, [{"field": "number", "message": "not a case number"}])
         found = store.find_case_by_number(query["number"].strip().upper())
         return _json(200, {"cases": [_staff_case(found)] if found else []})
     errors = []
@@ -584,7 +586,7 @@ def act_on_case(staff: Any, case_id: str) -> Response:
     if not isinstance(body.get("action"), str):
         errors.append({"field": "action", "message": "the name of an action is needed"})
     version: Any = body.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 10**7:
         errors.append({"field": "version", "message": "the case version you read is needed"})
     if body.get("params") is not None and not isinstance(body["params"], dict):
         errors.append({"field": "params", "message": "must be an object"})

@@ -21,6 +21,7 @@ status link a moment after submitting reads it strongly consistently.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -236,10 +237,11 @@ class DynamoCaseStore:
                 {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
             )
         try:
-            # The token makes botocore's own retry of a transaction that did commit
-            # succeed instead of failing on the case it just wrote.
+            # One token per attempt: botocore's own retry of a transaction that did commit
+            # then succeeds instead of failing on the case it just wrote, and a new attempt
+            # after a conflict is a new transaction.
             self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=case.case_id
+                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
             )
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
@@ -503,7 +505,7 @@ class DynamoCaseStore:
         ]
         try:
             self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=f"{case.case_id}-{case.version}"
+                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
             )
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])

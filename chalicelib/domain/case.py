@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -227,6 +228,7 @@ class PhoneComplaint(Complaint):
     """A report taken by staff on the customer's behalf: any kind, staff-only ones too."""
 
     kind: CaseKind
+    website: None = Field(default=None, description="Not for staff: leave it out.")
 
 
 class Case(BaseModel):
@@ -256,6 +258,7 @@ class Case(BaseModel):
     reship: ReshipTrack | None = None
     item_return: ReturnTrack | None = None
     repair_fee: RepairFee | None = None
+    refunded_total: Decimal = Decimal(0)  # every refund posted on this case, for approvals
     feedback: tuple[DepartmentFeedback, ...] = ()
     tracking_check_due_at: datetime | None = None
     photos_due_at: datetime | None = None

@@ -265,7 +265,9 @@ def _message(case: Case, p: NoteParams, ctx: Context) -> Outcome:
 
 def _assign(case: Case, p: AssignParams, ctx: Context) -> Outcome:
     if ctx.actor.role is Role.AGENT and p.owner != ctx.actor.staff_id:
-        raise _refuse("an agent may take a case for themselves; a supervisor assigns others")
+        raise ActionRefused(
+            "an agent may take a case for themselves; a supervisor assigns others", code="role"
+        )
     return Outcome(updates={"owner": p.owner})
 
 
@@ -350,7 +352,7 @@ def _tracks_for(items: tuple[ResolutionItem, ...], ctx: Context) -> dict[str, An
 
 def _resolution_message(items: tuple[ResolutionItem, ...]) -> CustomerMessage:
     remedies = ",".join(item.remedy.value for item in items)
-    amounts = ",".join(str(item.amount or "") for item in items)
+    amounts = ",".join(f"{item.amount:.2f}" if item.amount else "" for item in items)
     return CustomerMessage("resolution_decided", {"remedies": remedies, "amounts": amounts})
 
 
@@ -369,11 +371,14 @@ def _decide(case: Case, p: DecideParams, ctx: Context) -> Outcome:
     ]
     if errors:
         raise ActionRefused("the resolution does not fit this case", errors)
-    # A remedy given in several items is judged on its total: no splitting under a limit.
+    # No splitting under a limit: a remedy is judged on its total, and every refund on
+    # the refunds of the whole case (this decision, and what was refunded before it).
     totals: dict[Remedy, Decimal] = {}
     for item in items:
         if item.amount is not None:
             totals[item.remedy] = totals.get(item.remedy, Decimal(0)) + item.amount
+    refunds = sum((t for r, t in totals.items() if r in REFUND_REMEDIES), case.refunded_total)
+    totals = {r: refunds if r in REFUND_REMEDIES else t for r, t in totals.items()}
     needs = [
         role
         for remedy, total in totals.items()
@@ -403,7 +408,9 @@ def _approve(case: Case, p: NoParams, ctx: Context) -> Outcome:
     pending = case.pending_resolution
     assert pending is not None
     if not may_approve(ctx.actor.role, Role(pending.needs)):
-        raise _refuse(f"this resolution needs the approval of a {pending.needs}")
+        raise ActionRefused(
+            f"this resolution needs the approval of a {pending.needs}", code="role"
+        )
     return Outcome(
         updates=_tracks_for(pending.items, ctx),
         status=S.IN_PROGRESS,
@@ -415,7 +422,7 @@ def _reject(case: Case, p: NoteParams, ctx: Context) -> Outcome:
     pending = case.pending_resolution
     assert pending is not None
     if not may_approve(ctx.actor.role, Role(pending.needs)):
-        raise _refuse(f"only a {pending.needs} may turn this resolution down")
+        raise ActionRefused(f"only a {pending.needs} may turn this resolution down", code="role")
     back = S.VERIFIED if case.verification == "true" else S.NEW
     return Outcome(updates={"pending_resolution": None}, status=back)
 
@@ -493,15 +500,18 @@ def _post_refund(case: Case, p: PostRefundParams, ctx: Context) -> Outcome:
     template = "refund_posted_card" if p.method is PaymentMethod.CREDIT_CARD else (
         "refund_posted_paypal" if p.method is PaymentMethod.PAYPAL else "refund_posted"
     )
-    values = {"amount": str(p.amount), "days_from": str(low), "days_to": str(high)}
-    return Outcome(updates={"refund": updated}, messages=(CustomerMessage(template, values),))
+    values = {"amount": f"{p.amount:.2f}", "days_from": str(low), "days_to": str(high)}
+    return Outcome(
+        updates={"refund": updated, "refunded_total": case.refunded_total + p.amount},
+        messages=(CustomerMessage(template, values),),
+    )
 
 
 def _tell_refunded(case: Case, p: NoParams, ctx: Context) -> Outcome:
     track = _track(case, "refund", "posted", "telling the customer of the refund")
     return Outcome(
         updates={"refund": track.model_copy(update={"state": "customer_told"})},
-        messages=(CustomerMessage("refunded_apology", {"amount": str(track.amount)}),),
+        messages=(CustomerMessage("refunded_apology", {"amount": f"{track.amount:.2f}"}),),
     )
 
 

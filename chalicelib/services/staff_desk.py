@@ -19,6 +19,7 @@ from chalicelib.services.ports import (
     CaseStore,
     OutboxMessage,
     StaleCase,
+    WriteConflict,
 )
 
 TOKEN_PREFIX = "sdk_"
@@ -157,6 +158,14 @@ def act_on_case(
         store.save_change(change.case, change.event, outbox, expected_version)
     except StaleCase as stale:
         raise StaleVersion(stale.case, store.events_since(case_id, expected_version)) from None
+    except WriteConflict:
+        # Another change to this case at the same instant: if it went through, say so (409);
+        # if not, the storage was merely busy (503, retry).
+        now_is = store.get_case(case_id)
+        if now_is is not None and now_is.version != expected_version:
+            changes = store.events_since(case_id, expected_version)
+            raise StaleVersion(now_is, changes) from None
+        raise
     return change.case.model_copy(update={"status_token": case.status_token})
 
 

@@ -340,3 +340,25 @@ def test_a_known_customer_called_in_keeps_their_language(client: Any) -> None:
     read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
     assert read["case"]["language"] == "en"
     assert read["case"]["customer"]["name"] == "Ann Lee"
+
+
+@pytest.mark.parametrize("other_change_went_through", [True, False])
+def test_two_changes_at_the_same_instant_give_409_or_a_retry_never_a_lost_update(
+    client: Any, monkeypatch: pytest.MonkeyPatch, other_change_went_through: bool
+) -> None:
+    from chalicelib.adapters.dynamodb import DynamoCaseStore
+    from chalicelib.services.ports import WriteConflict
+
+    agent = staff_token(Role.AGENT)
+    case_id = report(client)["case_id"]
+    original = DynamoCaseStore.save_change
+
+    def conflicting(self: Any, case: Any, event: Any, outbox: Any, expected: int) -> None:
+        if other_change_went_through:  # DynamoDB let the other writer's transaction win
+            original(self, case.model_copy(update={"owner": "bob"}), event, [], expected)
+        raise WriteConflict("TransactionConflict")
+
+    monkeypatch.setattr(DynamoCaseStore, "save_change", conflicting)
+    response = act(client, agent, case_id, "request_photos", 1)
+
+    assert response.status_code == (409 if other_change_went_through else 503)

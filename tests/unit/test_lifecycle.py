@@ -175,14 +175,14 @@ def refund_in_full(walk: Walk, method: str, amount: str, template: str) -> None:
         by=FAY,
         told=[template],
     )
-    assert posted.messages[0].values["amount"] == amount
+    assert posted.messages[0].values["amount"] == f"{Decimal(amount):.2f}"  # money: 2 places
     assert walk.case.refund.state == "posted"
     assert walk.case.refund.reference == "TX-778"
     assert walk.case.refund.posted_at == walk.now
     refusal = walk.refuse("resolve")
     assert "refund" in refusal.reason and "posted" in refusal.reason
     told = walk.do("tell_customer_refunded", told=["refunded_apology"])
-    assert told.messages[0].values == {"amount": amount}
+    assert told.messages[0].values == {"amount": f"{Decimal(amount):.2f}"}
     assert walk.case.refund.state == "customer_told"
 
 
@@ -266,7 +266,7 @@ def test_not_as_described_wrong_listing_goes_to_operations_and_ends_in_a_partial
         told=["resolution_decided"],
     )
     decided_at = walk.now
-    assert decision.messages[0].values == {"remedies": "partial_refund", "amounts": "30"}
+    assert decision.messages[0].values == {"remedies": "partial_refund", "amounts": "30.00"}
     assert walk.case.refund is not None
     assert walk.case.refund.request_due_at == decided_at + timedelta(days=3)
     assert walk.case.next_due_at == decided_at + timedelta(days=3)
@@ -660,7 +660,7 @@ def test_an_agent_deciding_a_full_refund_of_800_waits_for_a_supervisor() -> None
         "approve_resolution", by=SUE, status=S.IN_PROGRESS, told=["resolution_decided"]
     )
     assert approved.event.actor == "staff:sue"
-    assert approved.messages[0].values == {"remedies": "full_refund", "amounts": "800"}
+    assert approved.messages[0].values == {"remedies": "full_refund", "amounts": "800.00"}
     assert walk.case.pending_resolution is None
     assert walk.case.refund is not None and walk.case.refund.amount == Decimal(800)
     # The refund request is due 3 days after the decision became final.
@@ -962,3 +962,27 @@ def test_available_actions_for_a_new_wrong_item_complaint() -> None:
     ]
     assert available_actions(case, FAY) == ["add_note"]
     assert available_actions(case, QIAN) == ["add_note", "feedback_to_department"]
+
+
+def test_refunds_of_different_kinds_are_added_up_for_the_approval() -> None:
+    walk = Walk(K.RETURN_REQUEST)
+    walk.do(
+        "decide_resolution",
+        {"items": [{"remedy": "partial_refund", "amount": "400"},
+                   {"remedy": "refund_difference", "amount": "400"}]},
+        status=S.AWAITING_APPROVAL,
+    )
+
+
+def test_a_reopened_case_counts_what_was_already_refunded() -> None:
+    walk = Walk(K.ORDER_CANCEL)
+    walk.do("decide_resolution", {"items": [{"remedy": "full_refund", "amount": "400"}]},
+            status=S.IN_PROGRESS, told=["resolution_decided"])
+    refund_in_full(walk, "paypal", "400", "refund_posted_paypal")
+    assert walk.case.refunded_total == Decimal(400)
+    walk.do("resolve", status=S.RESOLVED)
+    walk.close()
+    walk.do("reopen", {"text": "Customer asks for more."}, status=S.NEW)
+
+    walk.do("decide_resolution", {"items": [{"remedy": "full_refund", "amount": "300"}]},
+            status=S.AWAITING_APPROVAL)
