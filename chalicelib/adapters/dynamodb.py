@@ -553,7 +553,7 @@ class DynamoCaseStore:
                 for status in sorted(where.statuses)
             ]
         found: list[Case] = []
-        for query in queries:
+        for query in queries:  # (the overdue list is re-checked below: indexes lag)
             keys_only = query["IndexName"] == DUE_INDEX
             extra: dict[str, Any] = {}
             if filters and not keys_only:
@@ -561,20 +561,33 @@ class DynamoCaseStore:
                          "ExpressionAttributeNames": names}
                 query["ExpressionAttributeValues"].update(values)
             paginator = self.client.get_paginator("query")
+            from_this_query = 0
             for page in paginator.paginate(TableName=self.table_name, **query, **extra):
+                # Each status query is newest first: its first `limit` cases are all it
+                # can add to the newest `limit` overall.
+                if from_this_query >= where.limit and not keys_only:
+                    break
+                from_this_query += len(page["Items"])
                 for item in page["Items"]:
                     if keys_only:  # the due index holds keys only: read the case itself
                         case = self.get_case(from_item(item)["PK"].removeprefix("CASE#"))
-                        if case is None or (where.kind and case.kind != where.kind) or (
-                            where.owner and case.owner != where.owner
+                        due = case.next_due_at if case else None
+                        assert where.overdue_at is not None
+                        if (
+                            case is None
+                            or due is None
+                            or due >= where.overdue_at
+                            or case.status.value not in where.statuses
+                            or (where.kind and case.kind != where.kind)
+                            or (where.owner and case.owner != where.owner)
                         ):
                             continue
                         found.append(case)
                     else:
                         found.append(_case_from(item))
-                if len(found) >= where.limit:
-                    return found[: where.limit]
-        return found
+        # Newest first across the statuses asked for (each query is newest first already).
+        found.sort(key=lambda case: case.created_at, reverse=True)
+        return found[: where.limit]
 
     def events_since(self, case_id: str, version: int) -> list[CaseEvent]:
         response = self.client.query(

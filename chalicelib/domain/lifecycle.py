@@ -39,7 +39,10 @@ from chalicelib.domain.staff import FRONT_LINE, Role, StaffMember, may_approve
 S = CaseStatus
 K = CaseKind
 
-SHOP_KINDS = frozenset(CaseKind) - {K.REPAIR_REQUEST}
+ALL_KINDS = frozenset(CaseKind)
+# The web-shop flow; repair requests share only the general actions (notes, messages,
+# owner, cancel, reopen) until the field-service flow covers them.
+SHOP_KINDS = ALL_KINDS - {K.REPAIR_REQUEST}
 # A complaint about the goods is checked (photos of product and package) before a remedy.
 NEEDS_VERIFICATION = frozenset(
     {K.NOT_AS_DESCRIBED, K.WRONG_ITEM, K.MISSING_ITEM, K.QUALITY_PROBLEM}
@@ -623,9 +626,9 @@ def _actions() -> dict[str, Action]:
     return {
         a.name: a
         for a in (
-            Action("add_note", EVERYONE, OPEN, SHOP_KINDS, NoteParams, _note),
-            Action("message_customer", front, OPEN, SHOP_KINDS, NoteParams, _message, True),
-            Action("assign_owner", front, OPEN, SHOP_KINDS, AssignParams, _assign),
+            Action("add_note", EVERYONE, OPEN, ALL_KINDS, NoteParams, _note),
+            Action("message_customer", front, OPEN, ALL_KINDS, NoteParams, _message, True),
+            Action("assign_owner", front, OPEN, ALL_KINDS, AssignParams, _assign),
             Action("request_photos", front, frozenset({S.NEW}), VERIFIABLE, NoParams,
                    _request_photos, True),
             Action("mark_complaint_true", front, frozenset({S.NEW, S.AWAITING_PHOTOS}),
@@ -685,9 +688,9 @@ def _actions() -> dict[str, Action]:
             Action("resolve", front, frozenset({S.IN_PROGRESS}), SHOP_KINDS, NoParams, _resolve,
                    True),
             Action("close", front, frozenset({S.RESOLVED}), SHOP_KINDS, NoParams, _close),
-            Action("reopen", front, frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED}), SHOP_KINDS,
+            Action("reopen", front, frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED}), ALL_KINDS,
                    NoteParams, _reopen),
-            Action("cancel", front, OPEN, SHOP_KINDS, NoteParams, _cancel),
+            Action("cancel", front, OPEN, ALL_KINDS, NoteParams, _cancel),
         )
     }
 

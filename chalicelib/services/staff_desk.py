@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.case import OPEN_STATUSES, Case, CaseEvent, CaseStatus
 from chalicelib.domain.customer import CustomerRecord
-from chalicelib.domain.lifecycle import PolicyPromises, apply_action
+from chalicelib.domain.lifecycle import ActionRefused, PolicyPromises, apply_action
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.staff import Role, StaffMember
 from chalicelib.services.ports import (
@@ -115,8 +115,12 @@ def status_url(case: Case, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/status/{case.status_token}"
 
 
+class DeskStore(CaseStore, StaffStore, Protocol):
+    """Cases and the staff who work on them (one table, one store)."""
+
+
 def act_on_case(
-    store: CaseStore,
+    store: DeskStore,
     policies: Policies,
     *,
     case_id: str,
@@ -134,6 +138,12 @@ def act_on_case(
         raise CaseNotFound(case_id)
     if case.version != expected_version:
         raise StaleVersion(case, store.events_since(case_id, expected_version))
+    owner = (params or {}).get("owner") if action == "assign_owner" else None
+    if isinstance(owner, str) and store.get_staff(owner) is None:
+        raise ActionRefused(
+            f"there is no member of staff '{owner}'",
+            [{"field": "params.owner", "message": "not a member of staff"}],
+        )
     change = apply_action(
         case, action, params, actor=actor, now=now, promises=PolicyPromises(policies)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -362,3 +362,49 @@ def test_two_changes_at_the_same_instant_give_409_or_a_retry_never_a_lost_update
     response = act(client, agent, case_id, "request_photos", 1)
 
     assert response.status_code == (409 if other_change_went_through else 503)
+
+
+def test_the_list_is_newest_first_across_statuses_and_overdue_respects_the_status(
+    client: Any,
+) -> None:
+    import time_machine
+
+    agent = staff_token(Role.AGENT)
+    older = report(client)
+    newer = report(client, kind="enquiry", order_ref=None)
+    assert act(client, agent, older["case_id"], "request_photos", 1).status_code == 200
+
+    listed = body(call(client, "get", "/api/staff/cases", agent))["cases"]
+    assert [c["case_id"] for c in listed] == [newer["case_id"], older["case_id"]]
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=4), tick=False):
+        overdue = body(call(client, "get", "/api/staff/cases?overdue=true", agent))["cases"]
+        assert [c["case_id"] for c in overdue] == [older["case_id"]]
+        other_status = call(client, "get", "/api/staff/cases?overdue=true&status=new", agent)
+        assert body(other_status)["cases"] == []
+
+
+def test_a_case_is_assigned_only_to_a_member_of_staff(client: Any) -> None:
+    supervisor = staff_token(Role.SUPERVISOR, "sue")
+    staff_token(Role.AGENT, "ann")
+    case_id = report(client)["case_id"]
+
+    nobody = act(client, supervisor, case_id, "assign_owner", 1, {"owner": "nobody"})
+    assert nobody.status_code == 400
+    assert body(nobody)["errors"][0]["field"] == "params.owner"
+    ann = act(client, supervisor, case_id, "assign_owner", 1, {"owner": "ann"})
+    assert body(ann)["case"]["owner"] == "ann"
+
+
+def test_a_repair_request_can_be_noted_messaged_and_cancelled_until_field_service_exists(
+    client: Any,
+) -> None:
+    agent = staff_token(Role.AGENT)
+    case_id = report(client, kind="repair_request", order_ref=None)["case_id"]
+
+    read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
+    assert set(read["available_actions"]) == {
+        "add_note", "message_customer", "assign_owner", "cancel",
+    }
+    assert act(client, agent, case_id, "cancel", 1, {"text": "Sent to the workshop by phone"}
+               ).status_code == 200
