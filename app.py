@@ -336,7 +336,7 @@ def new_photo_upload(token: str) -> Response:
         ALLOWED_TYPES,
         DEFAULT_TYPE,
         PhotosNotTaken,
-        count_photos,
+        photo_ids,
         upload_form,
     )
     from chalicelib.settings import get_settings
@@ -374,7 +374,7 @@ def new_photo_upload(token: str) -> Response:
         form = upload_form(
             store,
             case,
-            photos_so_far=count_photos(store, case.case_id),
+            taken=photo_ids(store, case.case_id),
             max_photos=settings.photos_per_case,
             max_bytes=settings.photo_max_bytes,
             redirect_to=_photo_return(request, token, Language(lang)),

@@ -1,7 +1,7 @@
 """Photos of the product and its package, sent by the customer for their case.
 
 The customer's browser uploads each photo straight to S3 with a presigned POST that pins
-everything the app decides: the key (``cases/<case_id>/<new uuid>``), the exact
+everything the app decides: the key (``cases/<case_id>/p<slot>``), the exact
 Content-Type (one of ALLOWED_TYPES), the size (1 byte to ``photo_max_bytes``), the page
 S3 sends the browser back to, and a 15-minute expiry. Staff and the customer see the
 photos through short-lived presigned GET links.
@@ -15,7 +15,6 @@ out but not yet used (each valid 15 minutes, one photo each) can still land on t
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -144,8 +143,9 @@ def staff_photos(case_id: str) -> list[dict[str, Any]] | None:
     return photo_list(bootstrap.photo_store(), case_id)
 
 
-def count_photos(store: PhotoStore, case_id: str) -> int:
-    return len(store.list_objects(case_prefix(case_id)))
+def photo_ids(store: PhotoStore, case_id: str) -> set[str]:
+    prefix = case_prefix(case_id)
+    return {stored.key[len(prefix):] for stored in store.list_objects(prefix)}
 
 
 def photos_wanted(case: Case) -> bool:
@@ -157,7 +157,7 @@ def upload_form(
     store: PhotoStore,
     case: Case,
     *,
-    photos_so_far: int,
+    taken: set[str],
     max_photos: int,
     max_bytes: int,
     redirect_to: str,
@@ -166,18 +166,22 @@ def upload_form(
 ) -> UploadForm:
     """A new upload form for one more photo of an open case.
 
-    `photos_so_far` is what case_photos() found (the caller has listed them already).
+    `taken` are the photo ids the case has (the caller has listed them already). A case has
+    `max_photos` fixed slots (p1, p2, …) and a form is for the first free one, so however
+    many forms are handed out, the bucket never holds more than that many photos per case
+    (two forms for one slot: the later upload replaces the earlier).
     Raises PhotosNotTaken if the case is closed or full, ValueError for a type not taken.
     """
     if content_type not in ALLOWED_TYPES:
         raise ValueError(f"must be one of {', '.join(ALLOWED_TYPES)}")
     if not case.is_open:
         raise PhotosNotTaken("closed", "the case is closed: photos can no longer be added")
-    if photos_so_far >= max_photos:
+    free = [f"p{slot}" for slot in range(1, max_photos + 1) if f"p{slot}" not in taken]
+    if not free:
         raise PhotosNotTaken(
-            "full", f"the case already has {photos_so_far} photos, the most it can have"
+            "full", f"the case already has {len(taken)} photos, the most it can have"
         )
-    photo_id = uuid.uuid4().hex
+    photo_id = free[0]
     post = store.presigned_post(
         case_prefix(case.case_id) + photo_id,
         content_type=content_type,
@@ -242,7 +246,7 @@ def customer_panel(
     if photos is not None:
         try:
             upload = upload_form(
-                store, case, photos_so_far=len(photos), max_photos=max_photos,
+                store, case, taken={p.photo_id for p in photos}, max_photos=max_photos,
                 max_bytes=max_bytes, redirect_to=redirect_to, now=now,
             )
         except PhotosNotTaken as refused:
