@@ -22,7 +22,7 @@ from hypothesis import event as note_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from chalicelib.domain.case import Case, CaseKind, CaseStatus, Channel, Customer, Language
+from chalicelib.domain.case import Case, CaseKind, CaseStatus
 from chalicelib.domain.lifecycle import (
     ACTIONS,
     REMEDIES_BY_KIND,
@@ -34,6 +34,7 @@ from chalicelib.domain.lifecycle import (
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.remedies import REFUND_REMEDIES, Department, PaymentMethod, Remedy
 from chalicelib.domain.staff import Role, StaffMember
+from tests.unit.test_lifecycle import new_case, snapshot
 
 S = CaseStatus
 START = datetime(2025, 9, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -47,27 +48,6 @@ PASSED_THE_GATES = "the parameters are not right"
 def staff(role: Role, active: bool = True) -> StaffMember:
     return StaffMember(staff_id=f"{role.value.replace('_', '-')}-1", name=role.value,
                        role=role, active=active)
-
-
-def new_case(kind: CaseKind) -> Case:
-    return Case(
-        case_id="c-prop",
-        case_number="AS000001",
-        kind=kind,
-        status=S.NEW,
-        customer=Customer(name="Wang Fang", email="wang.fang@example.com"),
-        order_ref="SO-1",
-        description="Something is wrong.",
-        language=Language.EN,
-        channel=Channel.WEB_FORM,
-        created_at=START,
-        updated_at=START,
-        version=1,
-    )
-
-
-def snapshot(case: Case) -> dict[str, Any]:
-    return case.model_dump(mode="json", exclude={"version", "updated_at"})
 
 
 # -- parameters, per params model -------------------------------------------------------
@@ -208,7 +188,7 @@ class CaseLifecycle(RuleBasedStateMachine):
 
     @initialize(kind=st.sampled_from(list(CaseKind)))
     def open_a_case(self, kind: CaseKind) -> None:
-        self.case = new_case(kind)
+        self.case = new_case(kind, at=START)
         self.now = START
         self.changes = 0
 
