@@ -53,8 +53,10 @@ FAKE_AWS = {
     "AWS_DEFAULT_REGION": "eu-central-1",
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
+PHOTO_BUCKET = "service-desk-photos-bench"
 APP_ENV = {
     "SERVICE_DESK_TABLE_NAME": TABLE,
+    "SERVICE_DESK_PHOTO_BUCKET": PHOTO_BUCKET,
     "SERVICE_DESK_PUBLIC_BASE_URL": "http://127.0.0.1:8000",
 }
 # Before anything creates a boto3 session or client.
@@ -209,6 +211,10 @@ def moto_environment() -> Iterator[Moto]:
         for name in (TABLE, DEV_TABLE):
             create_table(bench_ddb, name)
         bench_session.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
+        bench_session.client("s3").create_bucket(
+            Bucket=PHOTO_BUCKET,
+            CreateBucketConfiguration={"LocationConstraint": FAKE_AWS["AWS_DEFAULT_REGION"]},
+        )
         bootstrap.reset()
         try:
             yield Moto(counter=counter, bench_ddb=bench_ddb)
