@@ -9,6 +9,7 @@ ActionRefused with the reason and changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -356,7 +357,10 @@ def _tracks_for(items: tuple[ResolutionItem, ...], ctx: Context) -> dict[str, An
 def _resolution_message(items: tuple[ResolutionItem, ...]) -> CustomerMessage:
     remedies = ",".join(item.remedy.value for item in items)
     amounts = ",".join(f"{item.amount:.2f}" if item.amount else "" for item in items)
-    return CustomerMessage("resolution_decided", {"remedies": remedies, "amounts": amounts})
+    values = {"remedies": remedies, "amounts": amounts}
+    if any(item.note for item in items):  # what the gift is, what the coupon is worth
+        values["notes"] = json.dumps([item.note or "" for item in items], ensure_ascii=False)
+    return CustomerMessage("resolution_decided", values)
 
 
 def _decide(case: Case, p: DecideParams, ctx: Context) -> Outcome:
@@ -549,7 +553,11 @@ def _check_tracking(case: Case, p: CheckTrackingParams, ctx: Context) -> Outcome
             messages=(CustomerMessage("parcel_on_its_way"),),
         )
     # Still not online: the customer chooses a refund or a reshipment (decide_resolution).
-    return Outcome(updates={"tracking_check_due_at": None}, status=S.VERIFIED)
+    return Outcome(
+        updates={"tracking_check_due_at": None},
+        status=S.VERIFIED,
+        messages=(CustomerMessage("tracking_not_online"),),
+    )
 
 
 def _request_repair_fee(case: Case, p: RepairFeeParams, ctx: Context) -> Outcome:
@@ -772,7 +780,8 @@ def apply_action(
         before={k: before.get(k) for k in keys},
         after={k: after.get(k) for k in keys},
         details=checked.model_dump(mode="json"),
-        visible_to_customer=action.customer_visible,
+        # A step the customer hears of (a decision still waiting for approval is not one).
+        visible_to_customer=action.customer_visible and bool(outcome.messages),
         version=changed.version,
         told_customer=tuple(
             {"template": m.template, "values": m.values} for m in outcome.messages

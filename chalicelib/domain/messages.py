@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from html import escape
 
@@ -203,6 +204,12 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
             "Parcel tracking is often updated only after the parcel reaches your country. "
             "We are watching it and will come back to you within a few days.",
         ),
+        "tracking_not_online": (
+            "About your parcel: case {case_number}",
+            "The tracking of your parcel is still not online. We are sorry: we can refund "
+            "you or send the parcel again. Please reply to this e-mail and tell us which "
+            "you prefer.",
+        ),
         "parcel_on_its_way": (
             "Your parcel is on its way: case {case_number}",
             "The tracking of your parcel is now online; it is on its way to you.",
@@ -259,6 +266,11 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
             "单号 {case_number}：关于您的包裹",
             "包裹到达目的国后物流信息才会更新。我们会持续跟踪，并在几天内回复您。",
         ),
+        "tracking_not_online": (
+            "单号 {case_number}：关于您的包裹",
+            "您的包裹物流信息仍未更新，非常抱歉。我们可以为您退款或重新发货，"
+            "请回复此邮件告诉我们您的选择。",
+        ),
         "parcel_on_its_way": (
             "单号 {case_number}：包裹已在途中",
             "您的包裹物流信息已更新，正在派送途中。",
@@ -289,10 +301,12 @@ def _filled(language: Language, template: str, values: dict[str, str]) -> dict[s
     if "remedies" in values:
         names = REMEDY_LABELS[language]
         amounts = values.get("amounts", "").split(",")
+        notes = json.loads(values["notes"]) if values.get("notes") else []
         parts = []
         for n, remedy in enumerate(values["remedies"].split(",")):
-            amount = amounts[n] if n < len(amounts) else ""
-            parts.append(names.get(remedy, remedy) + (f" ({amount})" if amount else ""))
+            extra = [x for x in (amounts[n] if n < len(amounts) else "",
+                                 notes[n] if n < len(notes) else "") if x]
+            parts.append(names.get(remedy, remedy) + (f" ({', '.join(extra)})" if extra else ""))
         filled["remedies"] = ("、" if language is Language.ZH else ", ").join(parts)
     if template == "explanation":
         offer = values.get("offer", "none")

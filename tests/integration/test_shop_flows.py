@@ -248,7 +248,18 @@ def check_status_page(
     assert api.status_code == 200
     view: dict[str, Any] = body(api)
     assert view["status"] == status
+    # What the customer hears of: every step but the internal ones, and a decision only
+    # once it is final (one waiting for approval is not told).
+    with desk.moment():
+        told = [e["action"] for e in reversed(desk.read(case)["history"])
+                if e["told_customer"] or e["action"] == "case_received"]
     visible = [a for a, _ in desk.done[case.case_id] if a not in INTERNAL]
+    if visible != told:
+        assert [a for a in visible if a != "decide_resolution"] == [
+            a for a in told if a != "decide_resolution"
+        ]
+        assert told.count("decide_resolution") < visible.count("decide_resolution")
+        visible = told
     assert [line["action"] for line in reversed(view["history"])] == visible
     messages = [m for line in reversed(view["history"]) for m in line["messages"]]
     # One message for every e-mail about the case, the same words (the confirmation is the
@@ -534,6 +545,7 @@ def test_parcel_not_arriving_still_not_online_full_refund_through_paypal(desk: D
     sent = check_mails(desk, case, [
         (f"{EN}We received your report, case {n}", [n]),
         (f"{EN}About your parcel: case {n}", []),
+        (f"{EN}About your parcel: case {n}", ["still not online", "which you prefer"]),
         (f"{EN}What we will do: case {n}", ["a full refund (45.90)"]),
         (f"{EN}Refund sent: case {n}", ["refunded 45.90 through PayPal",
                                         "PayPal sends you its own refund"]),

@@ -101,7 +101,10 @@ class Walk:
         changed = {key for key in now if now[key] != was[key]}
         assert event.before == {key: was[key] for key in changed}
         assert event.after == {key: now[key] for key in changed}
-        assert event.visible_to_customer is ACTIONS[action].customer_visible
+        # The customer's history shows the steps they were told of, nothing else.
+        assert event.visible_to_customer is (
+            ACTIONS[action].customer_visible and bool(change.messages)
+        )
         assert before.version == after.version - 1 and snapshot(before) == was  # untouched
         if status is not None:
             assert after.status is status
@@ -427,7 +430,8 @@ def test_parcel_not_arriving_still_not_online_is_refunded_through_paypal() -> No
     walk = Walk(K.NOT_RECEIVED)
     walk.do("explain_tracking", status=S.WATCHING_TRACKING, told=["tracking_explained"])
     walk.do(
-        "check_tracking", {"online": False}, at=walk.now + timedelta(days=5), status=S.VERIFIED
+        "check_tracking", {"online": False}, at=walk.now + timedelta(days=5), status=S.VERIFIED,
+        told=["tracking_not_online"],  # asked: a refund, or send it again?
     )
     assert walk.case.tracking_check_due_at is None and walk.case.next_due_at is None
     walk.do(
@@ -445,8 +449,8 @@ def test_parcel_not_arriving_still_not_online_is_refunded_through_paypal() -> No
     walk.do("resolve", status=S.RESOLVED, told=["resolved"])
     walk.close()
     assert walk.told == [
-        "tracking_explained", "resolution_decided", "refund_posted_paypal",
-        "refunded_apology", "resolved",
+        "tracking_explained", "tracking_not_online", "resolution_decided",
+        "refund_posted_paypal", "refunded_apology", "resolved",
     ]
 
 
@@ -986,3 +990,21 @@ def test_a_reopened_case_counts_what_was_already_refunded() -> None:
 
     walk.do("decide_resolution", {"items": [{"remedy": "full_refund", "amount": "300"}]},
             status=S.AWAITING_APPROVAL)
+
+
+def test_the_customer_is_told_what_the_gift_is() -> None:
+    from chalicelib.domain.messages import message_text
+
+    walk = verified(K.WRONG_ITEM)
+    change = walk.do(
+        "decide_resolution",
+        {"items": [{"remedy": "keep_wrong_item"}, {"remedy": "reship"},
+                   {"remedy": "gift", "note": "a phone strap"}]},
+        status=S.IN_PROGRESS,
+        told=["resolution_decided"],
+    )
+    [message] = change.messages
+
+    text = message_text(message.template, message.values, Language.EN)
+    assert "a small gift (a phone strap)" in text
+    assert "a new shipment" in text
