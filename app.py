@@ -575,33 +575,19 @@ def act_on_case(staff: Any, case_id: str) -> Response:
 
     request = _request()
     try:
-        body = forms.json_body(_raw_body(request))
+        body = forms.parse_action_request(forms.json_body(_raw_body(request)))
     except _BodyTooLarge:
         return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
     except forms.BadRequest as bad:
         return _errors(400, bad.errors)
-    errors = []
-    if not isinstance(body, dict):
-        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
-    if not isinstance(body.get("action"), str):
-        errors.append({"field": "action", "message": "the name of an action is needed"})
-    version: Any = body.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 10**7:
-        errors.append({"field": "version", "message": "the case version you read is needed"})
-    if body.get("params") is not None and not isinstance(body["params"], dict):
-        errors.append({"field": "params", "message": "must be an object"})
-    unknown = set(body) - {"action", "params", "version"}
-    errors += [{"field": name, "message": "unknown field"} for name in sorted(unknown)]
-    if errors:
-        return _errors(400, errors)
     try:
         case = act_on_case(
             bootstrap.case_store(),
             get_policies(),
             case_id=case_id,
-            action=body["action"],
-            params=body.get("params"),
-            expected_version=version,
+            action=body.action,
+            params=body.params,
+            expected_version=body.version,
             actor=staff,
             now=bootstrap.now(),
             base_url=_base_url(request),
@@ -621,7 +607,7 @@ def act_on_case(staff: Any, case_id: str) -> Response:
                     {
                         "field": "version",
                         "message": f"the case is at version {stale.current.version}, not "
-                        f"{version}: since then {summary}. Read it again and retry.",
+                        f"{body.version}: since then {summary}. Read it again and retry.",
                     }
                 ],
                 "current_version": stale.current.version,

@@ -50,19 +50,9 @@ class CaseKind(StrEnum):
     WHOLESALE_REGISTRATION = "wholesale_registration"  # 售前: a wholesale account + coupon
 
 
-FORM_KINDS = (
-    CaseKind.ENQUIRY,
-    CaseKind.ORDER_CANCEL,
-    CaseKind.ORDER_CHANGE,
-    CaseKind.NOT_AS_DESCRIBED,
-    CaseKind.WRONG_ITEM,
-    CaseKind.MISSING_ITEM,
-    CaseKind.NOT_RECEIVED,
-    CaseKind.QUALITY_PROBLEM,
-    CaseKind.RETURN_REQUEST,
-    CaseKind.REPAIR_REQUEST,
-    CaseKind.SERVICE_COMPLAINT,
-)
+# Kinds staff open themselves; customers report every other kind on the form.
+STAFF_ONLY_KINDS = frozenset({CaseKind.WHOLESALE_REGISTRATION})
+FORM_KINDS = tuple(kind for kind in CaseKind if kind not in STAFF_ONLY_KINDS)
 
 
 # Web-shop complaints about an order cannot be checked without the order number.

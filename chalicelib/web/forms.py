@@ -9,7 +9,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from chalicelib.domain.case import Complaint, Language
 
@@ -99,6 +99,27 @@ def parse_submission(
     if errors:
         raise BadRequest(errors)
     return complaint, key
+
+
+class ActionRequest(BaseModel):
+    """The body of POST /api/staff/cases/{case_id}/actions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str = Field(min_length=1, max_length=64, description="One of available_actions.")
+    params: dict[str, Any] | None = Field(default=None, description="The action's parameters.")
+    version: StrictInt = Field(
+        ge=1, lt=10**7, description="The case version you read (the lost-update guard)."
+    )
+
+
+def parse_action_request(data: Any) -> ActionRequest:
+    if not isinstance(data, dict):
+        raise BadRequest([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        return ActionRequest.model_validate(data)
+    except ValidationError as error:
+        raise BadRequest(field_errors(error)) from None
 
 
 def json_body(raw: bytes) -> Any:

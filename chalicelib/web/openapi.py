@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.case import CaseKind, CaseStatus, Complaint, PhoneComplaint
 from chalicelib.domain.customer import CustomerRecord
+from chalicelib.web.forms import ActionRequest
 
 
 class ReceiptBody(BaseModel):
@@ -84,12 +85,6 @@ class CaseStatusBody(BaseModel):
     description: str
     history: list[HistoryLine]
     photos: list[PhotoBody] | None = Field(description="null: cannot be listed just now.")
-
-
-class ActionRequest(BaseModel):
-    action: str = Field(description="One of the case's available_actions.")
-    params: dict[str, Any] | None = Field(default=None, description="The action's parameters.")
-    version: int = Field(ge=1, description="The case version you read (lost-update guard).")
 
 
 class StaffCaseBody(BaseModel):

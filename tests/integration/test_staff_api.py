@@ -408,3 +408,27 @@ def test_a_repair_request_can_be_noted_messaged_and_cancelled_until_field_servic
     }
     assert act(client, agent, case_id, "cancel", 1, {"text": "Sent to the workshop by phone"}
                ).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "fields"),
+    [
+        ({"version": 1}, {"action"}),
+        ({"action": "request_photos"}, {"version"}),
+        ({"action": "request_photos", "version": True}, {"version"}),
+        ({"action": "request_photos", "version": 10**9}, {"version"}),
+        ({"action": "request_photos", "version": 1, "params": [1]}, {"params"}),
+        ({"action": "request_photos", "version": 1, "extra": 1}, {"extra"}),
+        ([], {"body"}),
+    ],
+)
+def test_a_malformed_action_request_names_what_is_wrong(
+    client: Any, payload: Any, fields: set[str]
+) -> None:
+    agent = staff_token(Role.AGENT)
+    case_id = report(client)["case_id"]
+
+    response = call(client, "post", f"/api/staff/cases/{case_id}/actions", agent, payload)
+
+    assert response.status_code == 400
+    assert {e["field"] for e in body(response)["errors"]} == fields
