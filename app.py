@@ -556,6 +556,7 @@ def read_case(staff: Any, case_id: str) -> Response:
             "case": _staff_case(case),
             "history": history,
             "available_actions": available_actions(case, staff),
+            "emails": store.case_outbox(case_id),
             "photos": staff_photos(case.case_id),
         },
     )

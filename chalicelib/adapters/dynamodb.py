@@ -746,6 +746,33 @@ class DynamoCaseStore:
             )
         return messages
 
+    def case_outbox(self, case_id: str) -> list[dict[str, Any]]:
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :outbox)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CASE#{case_id}"},
+                ":outbox": {"S": "OUTBOX#"},
+            },
+            ConsistentRead=True,
+        )
+        messages = []
+        for item in response["Items"]:
+            values = from_item(item)
+            messages.append(
+                {
+                    "template": values["template"],
+                    "to": values["payload"].get("to"),
+                    "state": values["state"],
+                    "queued_at": values["due_at"],
+                    "attempts": int(values.get("attempts", 0)),
+                    "sent_at": values.get("sent_at"),
+                    "failed_at": values.get("failed_at"),
+                    "last_error": values.get("last_error"),
+                }
+            )
+        return sorted(messages, key=lambda message: str(message["queued_at"]))
+
     def _outbox_key(self, message: OutboxMessage) -> dict[str, Any]:
         return {
             "PK": {"S": f"CASE#{message.case_id}"},

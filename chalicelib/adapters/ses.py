@@ -9,9 +9,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from botocore.exceptions import ClientError
+
+from chalicelib.services.ports import Undeliverable
 
 if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
+
+
+# SES answers these for a message that will never go through as it is; anything else
+# (throttling, a service error) is worth another try.
+PERMANENT_REFUSALS = frozenset(
+    {
+        "MessageRejected",
+        "InvalidParameterValue",
+        "MailFromDomainNotVerifiedException",
+        "ConfigurationSetDoesNotExistException",
+        "AccountSendingPausedException",
+    }
+)
 
 
 class SesMailer:
@@ -27,7 +43,13 @@ class SesMailer:
 
     def send(self, message: EmailMessage) -> str:
         raw = message.as_bytes()
-        response = self.client.send_raw_email(RawMessage={"Data": raw})
+        try:
+            response = self.client.send_raw_email(RawMessage={"Data": raw})
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in PERMANENT_REFUSALS:
+                raise Undeliverable(f"{code}: {error}") from error
+            raise
         provider_id = response["MessageId"]
         if self.drop_dir is not None:
             self.drop_dir.mkdir(parents=True, exist_ok=True)

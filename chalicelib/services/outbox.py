@@ -18,7 +18,7 @@ from chalicelib.domain.messages import (
     case_message,
     case_received_email,
 )
-from chalicelib.services.ports import CaseStore, Mailer, OutboxMessage
+from chalicelib.services.ports import CaseStore, Mailer, OutboxMessage, Undeliverable
 from chalicelib.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def drain_outbox(
             provider_id = mailer.send(compose(message, settings))
         except Exception as error:  # any failure: record it, never lose the message
             give_up = message.attempts >= settings.outbox_max_attempts or isinstance(
-                error, UnknownTemplate
+                error, UnknownTemplate | Undeliverable
             )
             retry_at = None if give_up else now + retry_delay(message.attempts)
             store.outbox_retry(message, now, f"{type(error).__name__}: {error}", retry_at)

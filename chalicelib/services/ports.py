@@ -134,10 +134,18 @@ class CaseStore(Protocol):
 
     def outbox_sent(self, message: OutboxMessage, now: datetime, receipt: str) -> None: ...
 
+    def case_outbox(self, case_id: str) -> list[dict[str, Any]]:
+        """Every message of the case: what was sent, is waiting, or failed and why."""
+
     def outbox_retry(
         self, message: OutboxMessage, now: datetime, error: str, retry_at: datetime | None
     ) -> None:
         """Schedule another attempt, or (retry_at None) give up and record why."""
+
+
+class Undeliverable(Exception):
+    """The mail service refused this message for good (a bad address, a rejected message):
+    trying again would only be refused again."""
 
 
 class Mailer(Protocol):

@@ -95,6 +95,10 @@ class StaffCaseRead(BaseModel):
     case: dict[str, Any]
     history: list[dict[str, Any]] = Field(description="Events, newest first.")
     available_actions: list[str]
+    emails: list[dict[str, Any]] = Field(
+        description="Every e-mail of the case: template, to, state (pending, sent, failed), "
+        "attempts, sent_at, last_error."
+    )
     photos: list[PhotoBody] | None = Field(
         description="The customer's photos, oldest first; null: cannot be listed just now."
     )

@@ -432,3 +432,39 @@ def test_a_malformed_action_request_names_what_is_wrong(
 
     assert response.status_code == 400
     assert {e["field"] for e in body(response)["errors"]} == fields
+
+
+def test_staff_see_every_e_mail_of_the_case_and_whether_it_went(client: Any) -> None:
+    from tests.integration.test_status_and_mail import run_send_outbox
+
+    agent = staff_token(Role.AGENT)
+    case_id = report(client)["case_id"]
+    act(client, agent, case_id, "request_photos", 1)
+
+    pending = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))["emails"]
+    assert [(m["template"], m["state"]) for m in pending] == [
+        ("case_received", "pending"), ("photos_requested", "pending"),
+    ]
+    run_send_outbox(client)
+    sent = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))["emails"]
+    assert {m["state"] for m in sent} == {"sent"}
+    assert all(m["to"] == "ann@example.com" and m["sent_at"] for m in sent)
+
+
+def test_a_message_the_mail_service_refuses_for_good_is_not_retried(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_status_and_mail import run_send_outbox
+
+    agent = staff_token(Role.AGENT)
+    case_id = report(client)["case_id"]
+    monkeypatch.setenv("SERVICE_DESK_MAIL_FROM", "not-verified@example.com")
+    bootstrap.reset()
+
+    report_of_drain = run_send_outbox(client)
+
+    assert report_of_drain["failed"] == 1 and report_of_drain["retried"] == 0
+    [mail] = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))["emails"]
+    assert mail["state"] == "failed"
+    assert mail["attempts"] == 1
+    assert "MessageRejected" in mail["last_error"]
