@@ -108,14 +108,15 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
     from chalicelib.settings import get_settings
     from chalicelib.web import forms
 
+    now = bootstrap.now()
     complaint, idempotency_key = forms.parse_submission(
-        data, key, today=bootstrap.now().date(), language=language
+        data, key, today=now.date(), language=language
     )
     return submit_complaint(
         bootstrap.case_store(),
         get_settings(),
         complaint,
-        now=bootstrap.now(),
+        now=now,
         base_url=_base_url(request),
         channel=channel,
         idempotency_key=idempotency_key,
@@ -388,10 +389,6 @@ def new_photo_upload(token: str) -> Response:
 
 
 # -- the staff's side (Authorization: Bearer <token>, see `python -m chalicelib.cli`) -----
-
-
-class _Unauthenticated(Exception):
-    pass
 
 
 def staff_api(view: Callable[..., Response]) -> Callable[..., Response]:

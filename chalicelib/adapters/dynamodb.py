@@ -330,12 +330,7 @@ class DynamoCaseStore:
         return items
 
     def get_customer(self, customer_id: str) -> CustomerRecord | None:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key={"PK": {"S": f"CUSTOMER#{customer_id}"}, "SK": {"S": "CUSTOMER"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = self._item(f"CUSTOMER#{customer_id}", "CUSTOMER")
         return _customer_from(item) if item else None
 
     def find_customers(
@@ -419,19 +414,20 @@ class DynamoCaseStore:
     # -- reading -----------------------------------------------------------------------
 
     def get_case(self, case_id: str) -> Case | None:
-        response = self.client.get_item(
-            TableName=self.table_name, Key=_case_key(case_id), ConsistentRead=True
-        )
-        item = response.get("Item")
+        item = self._item(f"CASE#{case_id}", "CASE")
         return _case_from(item) if item else None
 
-    def _case_via(self, pk: str, sk: str) -> Case | None:
+    def _item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """One item by its key, read strongly consistently (lookups right after a write)."""
         response = self.client.get_item(
             TableName=self.table_name,
             Key={"PK": {"S": pk}, "SK": {"S": sk}},
             ConsistentRead=True,
         )
-        item = response.get("Item")
+        return response.get("Item")
+
+    def _case_via(self, pk: str, sk: str) -> Case | None:
+        item = self._item(pk, sk)
         return self.get_case(item["case_id"]["S"]) if item else None
 
     def find_case_by_token(self, status_token: str) -> Case | None:
@@ -645,14 +641,10 @@ class DynamoCaseStore:
         }
 
     def get_staff(self, staff_id: str) -> tuple[StaffMember, str | None] | None:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key={"PK": {"S": f"STAFF#{staff_id}"}, "SK": {"S": "STAFF"}},
-            ConsistentRead=True,
-        )
-        if "Item" not in response:
+        item = self._item(f"STAFF#{staff_id}", "STAFF")
+        if item is None:
             return None
-        values = from_item(response["Item"])
+        values = from_item(item)
         return StaffMember.model_validate(values["staff"]), values.get("token_hash")
 
     def list_staff(self) -> list[StaffMember]:
@@ -712,12 +704,7 @@ class DynamoCaseStore:
             raise TokenChanged(member.staff_id) from None
 
     def staff_by_token(self, token_hash: str) -> StaffMember | None:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key={"PK": {"S": f"STAFFTOKEN#{token_hash}"}, "SK": {"S": "STAFFTOKEN"}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        item = self._item(f"STAFFTOKEN#{token_hash}", "STAFFTOKEN")
         return StaffMember.model_validate(from_item(item)["staff"]) if item else None
 
     # -- the outbox --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.domain.case import OPEN_STATUSES as OPEN
 from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.remedies import (
@@ -68,7 +69,6 @@ REMEDIES_BY_KIND = {
     K.SERVICE_COMPLAINT: {"coupon", "gift", "partial_refund"},
 }
 EVERYONE = frozenset(Role)
-OPEN = frozenset(S) - {S.CLOSED, S.CANCELLED}
 
 
 class ShopPromises(Protocol):
@@ -630,7 +630,6 @@ def _cancel(case: Case, p: NoteParams, ctx: Context) -> Outcome:
 def _actions() -> dict[str, Action]:
     front = FRONT_LINE
     decidable = frozenset(REMEDIES_BY_KIND)
-    every_open = OPEN
     return {
         a.name: a
         for a in (
@@ -648,7 +647,7 @@ def _actions() -> dict[str, Action]:
                    frozenset({K.NOT_AS_DESCRIBED, K.QUALITY_PROBLEM, K.SERVICE_COMPLAINT,
                               K.WRONG_ITEM, K.MISSING_ITEM}),
                    ExplainParams, _explain, True),
-            Action("feedback_to_department", front | {Role.QA_MANAGER}, every_open, SHOP_KINDS,
+            Action("feedback_to_department", front | {Role.QA_MANAGER}, OPEN, SHOP_KINDS,
                    FeedbackParams, _feedback),
             Action("listing_corrected", frozenset({Role.OPERATIONS}), OPEN, SHOP_KINDS,
                    ListingCorrectedParams, _listing_corrected),

@@ -116,6 +116,11 @@ def case_received_email(
             "",
             signature,
         ]
+    return _email(language, subject, lines, status_url)
+
+
+def _email(language: Language, subject: str, lines: list[str], status_url: str) -> EmailText:
+    """The same lines as plain text and as escaped HTML, the status link made a link."""
     text = "\n".join(lines) + "\n"
     body = "".join(
         f'<p><a href="{escape(line)}">{escape(line)}</a></p>'
@@ -360,16 +365,7 @@ def case_message(
     )
     body = body_format.format_map(fields)
     lines = [greeting, "", *body.split("\n"), "", follow, status_url, "", signature]
-    text = "\n".join(lines) + "\n"
-    html_body = "".join(
-        f'<p><a href="{escape(line)}">{escape(line)}</a></p>'
-        if line == status_url
-        else f"<p>{escape(line)}</p>"
-        for line in lines
-        if line
-    )
-    html = f'<!doctype html><html lang="{language.value}"><body>{html_body}</body></html>'
-    return EmailText(subject=subject, text=text, html=html)
+    return _email(language, subject, lines, status_url)
 
 
 def message_text(template: str, values: dict[str, str], language: Language) -> str:
