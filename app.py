@@ -332,11 +332,9 @@ def new_photo_upload(token: str) -> Response:
     422: the case is closed.
     """
     from chalicelib import bootstrap
-    from chalicelib.domain.case import Language
     from chalicelib.services.photos import (
-        ALLOWED_TYPES,
-        DEFAULT_TYPE,
         PhotosNotTaken,
+        UploadRequest,
         photo_ids,
         upload_form,
     )
@@ -349,26 +347,11 @@ def new_photo_upload(token: str) -> Response:
         return _errors(404, [{"field": "token", "message": "no case for this link"}])
     try:
         raw = _raw_body(request)
-        body: Any = forms.json_body(raw) if raw.strip() else {}
+        asked = forms.parse_body(UploadRequest, forms.json_body(raw) if raw.strip() else {})
     except _BodyTooLarge:
         return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
     except forms.BadRequest as bad:
         return _errors(400, bad.errors)
-    if not isinstance(body, dict):
-        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
-    content_type = body.get("content_type", DEFAULT_TYPE)
-    lang = body.get("lang") or case.language.value
-    errors = []
-    if not isinstance(content_type, str) or content_type not in ALLOWED_TYPES:
-        errors.append({"field": "content_type", "message": f"one of {', '.join(ALLOWED_TYPES)}"})
-    if not isinstance(lang, str) or lang not in Language._value2member_map_:
-        errors.append({"field": "lang", "message": "zh or en"})
-    errors += [
-        {"field": name, "message": "unknown field"}
-        for name in sorted(set(body) - {"content_type", "lang"})
-    ]
-    if errors:
-        return _errors(400, errors)
     settings = get_settings()
     store = bootstrap.photo_store()
     try:
@@ -378,9 +361,9 @@ def new_photo_upload(token: str) -> Response:
             taken=photo_ids(store, case.case_id),
             max_photos=settings.photos_per_case,
             max_bytes=settings.photo_max_bytes,
-            redirect_to=_photo_return(request, token, Language(lang)),
+            redirect_to=_photo_return(request, token, asked.lang or case.language),
             now=bootstrap.now(),
-            content_type=content_type,
+            content_type=asked.content_type,
         )
     except PhotosNotTaken as refused:
         status = 409 if refused.reason == "full" else 422
@@ -573,7 +556,7 @@ def act_on_case(staff: Any, case_id: str) -> Response:
 
     request = _request()
     try:
-        body = forms.parse_action_request(forms.json_body(_raw_body(request)))
+        body = forms.parse_body(forms.ActionRequest, forms.json_body(_raw_body(request)))
     except _BodyTooLarge:
         return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
     except forms.BadRequest as bad:

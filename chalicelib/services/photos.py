@@ -6,10 +6,10 @@ Content-Type (one of ALLOWED_TYPES), the size (1 byte to ``photo_max_bytes``), t
 S3 sends the browser back to, and a 15-minute expiry. Staff and the customer see the
 photos through short-lived presigned GET links.
 
-The photos of a case are counted by listing its prefix in the bucket (see
-adapters/photos.py for why the bucket, not the table, is the record). The cap is checked
-when an upload form is handed out, so it holds for photos already uploaded; forms handed
-out but not yet used (each valid 15 minutes, one photo each) can still land on top of it.
+The photos of a case are found by listing its prefix in the bucket (see
+adapters/photos.py for why the bucket, not the table, is the record). A case has a fixed
+number of slots and each form is for the first free one, so the cap holds however many
+forms are handed out.
 """
 
 from __future__ import annotations
@@ -17,18 +17,33 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.case import Case, CaseStatus
+from chalicelib.domain.case import Case, CaseStatus, Language
 
 logger = logging.getLogger(__name__)
 
 # What browsers and phones produce; each upload form admits exactly one of them. Not
 # image/svg+xml (a document that can carry scripts) nor any other image/… type.
-ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic")
-DEFAULT_TYPE = "image/jpeg"
+PhotoType = Literal["image/jpeg", "image/png", "image/webp", "image/heic"]
+ALLOWED_TYPES: tuple[str, ...] = get_args(PhotoType)
+DEFAULT_TYPE: PhotoType = "image/jpeg"
+
+
+class UploadRequest(BaseModel):
+    """The body of POST /api/status/{token}/photos (all optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content_type: PhotoType = Field(
+        default=DEFAULT_TYPE, description="The type the upload declares (exactly this one)."
+    )
+    lang: Language | None = Field(
+        default=None, description="Language of the status page S3 sends the browser back to."
+    )
 UPLOAD_EXPIRES = timedelta(minutes=15)
 VIEW_EXPIRES = timedelta(minutes=10)
 

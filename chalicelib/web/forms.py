@@ -6,7 +6,7 @@ No web framework here: the routes in app.py hand over plain values.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -113,11 +113,15 @@ class ActionRequest(BaseModel):
     )
 
 
-def parse_action_request(data: Any) -> ActionRequest:
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(model: type[Body], data: Any) -> Body:
+    """A JSON body as one of the request models, or every bad field named."""
     if not isinstance(data, dict):
         raise BadRequest([{"field": "body", "message": "must be a JSON object"}])
     try:
-        return ActionRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         raise BadRequest(field_errors(error)) from None
 

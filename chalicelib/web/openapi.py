@@ -4,12 +4,13 @@ that validate the requests, so the description cannot drift from the code."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from chalicelib.domain.case import CaseKind, CaseStatus, Complaint, PhoneComplaint
 from chalicelib.domain.customer import CustomerRecord
+from chalicelib.services.photos import UploadRequest
 from chalicelib.web.forms import ActionRequest
 
 
@@ -45,17 +46,6 @@ class PhotoBody(BaseModel):
     uploaded_at: str
     size: int = Field(description="Bytes.")
     url: str = Field(description="A presigned GET link to the photo, valid for 10 minutes.")
-
-
-class PhotoUploadRequest(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    content_type: Literal["image/jpeg", "image/png", "image/webp", "image/heic"] = Field(
-        default="image/jpeg", description="The type the upload declares (exactly this one)."
-    )
-    lang: Literal["zh", "en"] | None = Field(
-        default=None, description="Language of the status page S3 sends the browser back to."
-    )
 
 
 class PhotoUploadForm(BaseModel):
@@ -162,7 +152,7 @@ def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         Complaint, PhoneComplaint, ReceiptBody, ErrorsBody, CaseStatusBody, ActionRequest,
         StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody, CustomerList, CustomerRead,
-        PhotoUploadRequest, PhotoUploadForm,
+        UploadRequest, PhotoUploadForm,
     ]
     staff_errors = {
         "401": _errors("No valid staff token (Authorization: Bearer sdk_…)."),
@@ -262,7 +252,7 @@ def openapi_document() -> dict[str, Any]:
                     "exactly this key and Content-Type, 1 byte to max_bytes, and answers 303 "
                     "to the status page.",
                     "parameters": [TOKEN],
-                    "requestBody": {"required": False, "content": _json(PhotoUploadRequest)},
+                    "requestBody": {"required": False, "content": _json(UploadRequest)},
                     "responses": {
                         "201": {"description": "The form.", "content": _json(PhotoUploadForm)},
                         "400": _errors("A bad type or language."),

@@ -448,7 +448,7 @@ def test_the_case_is_shown_when_the_photos_cannot_be_read(client: Any) -> None:
 
 def test_the_documented_types_are_the_ones_taken(client: Any) -> None:
     document = json.loads(client.http.get("/api/openapi.json").body)
-    schema = document["components"]["schemas"]["PhotoUploadRequest"]
+    schema = document["components"]["schemas"]["UploadRequest"]
 
     assert tuple(schema["properties"]["content_type"]["enum"]) == photo_service.ALLOWED_TYPES
 
