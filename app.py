@@ -122,6 +122,7 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
         idempotency_key=idempotency_key,
         client_address=request.context.get("identity", {}).get("sourceIp"),
         accept_language=request.headers.get("accept-language"),
+        promises=bootstrap.promises(),
     )
 
 
@@ -280,6 +281,77 @@ def case_status_page(token: str) -> Response:
     )
     # no-referrer: neither S3 (the photo form and links) nor anyone else learns the link.
     return _html(200, page, {**NO_STORE, "Referrer-Policy": "no-referrer"})
+
+
+@app.route("/status/{token}/satisfaction", methods=["GET"])
+@storage_trouble_is_503
+def satisfaction_page(token: str) -> Response:
+    """The rating form of the follow-up e-mail. Opening it records nothing."""
+    return _satisfaction(token, None)
+
+
+@app.route(
+    "/status/{token}/satisfaction", methods=["POST"],
+    content_types=["application/x-www-form-urlencoded"],
+)
+@storage_trouble_is_503
+def rate_the_service(token: str) -> Response:
+    from chalicelib.web import forms
+
+    try:
+        values = forms.form_values(_raw_body(_request()))
+    except _BodyTooLarge:
+        values = {"rating": "", "comment": "x" * 2001}
+    return _satisfaction(token, values)
+
+
+def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
+    from chalicelib import bootstrap
+    from chalicelib.domain.lifecycle import rated_this_time, rating_open
+    from chalicelib.services.satisfaction import BadRating, parse_rating, record_rating
+    from chalicelib.web import pages
+
+    request = _request()
+    store = bootstrap.case_store()
+    case = store.find_case_by_token(token) if len(token) <= 100 else None
+    if case is None:
+        language = _page_language(request)
+        text = pages.UI[language]["not_found_text"]
+        page = pages.message_page(language, "not_found", text, home=_home(request))
+        return _html(404, page, NO_STORE)
+    language = _page_language(request, fallback=case.language)
+    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    if not rating_open(case):
+        page = pages.satisfaction_page(language, case_number=case.case_number, state="not_now")
+        return _html(409 if posted is not None else 200, page, headers)
+    if posted is None:
+        query: Mapping[str, str] = request.query_params or {}
+        rated = case.satisfaction if rated_this_time(case) else None
+        if rated is not None and query.get("change") != "1":
+            page = pages.satisfaction_page(
+                language, case_number=case.case_number, state="thanks", rating=rated.rating
+            )
+        else:
+            page = pages.satisfaction_page(
+                language, case_number=case.case_number, state="ask",
+                rating=rated.rating if rated else None,
+                comment=(rated.comment or "") if rated else "",
+            )
+        return _html(200, page, headers)
+    try:
+        form = parse_rating(posted)
+    except BadRating as bad:
+        page = pages.satisfaction_page(
+            language, case_number=case.case_number, state="ask",
+            comment=posted.get("comment", "")[:2000], errors=bad.errors,
+        )
+        return _html(400, page, headers)
+    record_rating(store, case, form, bootstrap.now())
+    # Post/redirect/get: a reload shows the thanks and records nothing more.
+    return Response(
+        body="", status_code=303,
+        headers={"Location": f"satisfaction?lang={language.value}", **NO_STORE},
+    )
 
 
 def _photo_return(request: Request, token: str, language: Language) -> str:
@@ -479,6 +551,7 @@ def open_case_for_customer(staff: Any) -> Response:
         channel=Channel.PHONE,
         idempotency_key=None,
         taken_by=staff.actor,
+        promises=bootstrap.promises(),
     )
     assert receipt is not None
     return _json(201, receipt.as_dict())
@@ -537,6 +610,7 @@ def read_case(staff: Any, case_id: str) -> Response:
             "history": history,
             "available_actions": available_actions(case, staff),
             "emails": store.case_outbox(case_id),
+            "timers": store.case_timers(case_id),
             "photos": staff_photos(case.case_id),
         },
     )
@@ -603,6 +677,17 @@ def act_on_case(staff: Any, case_id: str) -> Response:
     return _json(200, {"case": _staff_case(case)})
 
 
+@app.route("/api/staff/follow-up-calls", methods=["GET"])
+@staff_api
+def follow_up_calls(staff: Any) -> Response:
+    """The follow-up calls (回访) due now, the longest waiting first: whom to call, in which
+    language, about what. Record each call with the case action record_follow_up_call."""
+    from chalicelib import bootstrap
+
+    calls = bootstrap.case_store().follow_up_calls(bootstrap.now())
+    return _json(200, {"calls": calls})
+
+
 @app.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
     from chalicelib.web.openapi import openapi_document
@@ -626,3 +711,26 @@ def send_outbox(event: Any) -> dict[str, int]:
     if report.sent or report.retried or report.failed:
         app.log.info("outbox: %s", report)
     return report.__dict__
+
+
+def _time_left(event: Any) -> Callable[[], float]:
+    context = getattr(event, "context", None)
+    if context is None:  # the local scheduler
+        return lambda: float("inf")
+    return lambda: float(context.get_remaining_time_in_millis()) / 1000
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sweep_timers(event: Any) -> dict[str, int]:
+    """Keep the promises: fire every deadline and follow-up call that is due, once."""
+    from chalicelib import bootstrap
+    from chalicelib.services.sweep import sweep_due_timers
+    from chalicelib.settings import get_policies, get_settings
+
+    report = sweep_due_timers(
+        bootstrap.case_store(), get_settings(), get_policies(), bootstrap.now(),
+        time_left=_time_left(event),
+    )
+    if report.due:
+        app.log.info("sweep: %s", report.as_dict())
+    return report.as_dict()

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     mail_drop_dir: Path | None = Field(
         default=None, description="Also write every e-mail sent as an .eml file here."
     )
+    service_centre_email: str | None = Field(
+        default=None,
+        description="The service centre's shared mailbox (售服中心): gets the daily summary, "
+        "reminders of cases nobody owns, and reports when no manager has an e-mail on file.",
+    )
     default_language: Language = Language.ZH
     case_number_prefix: str = Field(default="AS", pattern=r"^[A-Z]{0,4}$")
 

@@ -4,6 +4,12 @@ Item layout (PK / SK):
   CASE#<id>            / CASE            the case (version-checked); gsi1 customer, gsi2 status
   CASE#<id>            / EVENT#<version> its history, append-only, one event per version
   CASE#<id>            / OUTBOX#<id>     side effects; on the sparse ``due`` index while pending
+  CASE#<id>            / TIMER#<name>    a deadline of the case (timers.py); on ``due``
+                                         (partition TIMER) until its last stage fired;
+                                         follow-up calls also on gsi2 (CALLS, by due time)
+  REPORTDAY#<date>     / CASE#<id>       the case as it stood at its last change that UTC day
+  REPORTSENT#<name>    / REPORTSENT      a daily or monthly report sent (claimed once)
+  REPORT#<name>        / OUTBOX#<id>     the e-mails of a report
   CASENO#<number>      / CASENO          case number → case id (unique)
   TOKEN#<sha256>       / TOKEN           customer status token → case id (unique)
   IDEMPOTENCY#<sha256> / IDEMPOTENCY     the first receipt for an Idempotency-Key (TTL)
@@ -32,7 +38,9 @@ from botocore.config import Config
 
 from chalicelib.domain.case import Case, CaseEvent
 from chalicelib.domain.customer import CustomerRecord, customer_id_for, phone_key
+from chalicelib.domain.reports import ReportRow, report_row
 from chalicelib.domain.staff import StaffMember
+from chalicelib.domain.timers import DueTimer, Timer, TimerChanges, timer_changes
 from chalicelib.services.ports import (
     AlreadySubmitted,
     CaseFilter,
@@ -51,6 +59,8 @@ if TYPE_CHECKING:
 DUE_INDEX = "due"
 OUTBOX_DUE_PARTITION = "OUTBOX"
 CASE_DUE_PARTITION = "CASEDUE"
+TIMER_DUE_PARTITION = "TIMER"
+CALLS_PARTITION = "CALLS"
 OUTBOX_LEASE = timedelta(minutes=5)
 
 _serializer = TypeSerializer()
@@ -80,7 +90,27 @@ def _case_key(case_id: str) -> dict[str, Any]:
 
 def _case_from(item: Mapping[str, Any]) -> Case:
     values = from_item(item)
-    return Case.model_validate({**values["case"], "status_token": values.get("status_token")})
+    return Case.model_validate(
+        {
+            **values["case"],
+            "status_token": values.get("status_token"),
+            "links_base": values.get("links_base"),
+        }
+    )
+
+
+def _timer_due_sk(case_id: str, name: str, stage: int, fire_at: datetime) -> str:
+    return f"{timestamp(fire_at)}#{case_id}#{name}#{stage}"
+
+
+def _due_timer(due_sk: str) -> DueTimer:
+    moment, case_id, name, stage = due_sk.split("#")
+    return DueTimer(
+        case_id=case_id,
+        name=name,
+        stage=int(stage),
+        fire_at=datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+    )
 
 
 def _customer_from(item: Mapping[str, Any]) -> CustomerRecord:
@@ -119,6 +149,7 @@ def _outbox_from(values: dict[str, Any]) -> OutboxMessage:
         payload=values["payload"],
         due_at=datetime.fromisoformat(values["due_at"]),
         attempts=int(values.get("attempts", 0)),
+        partition=None if values["PK"].startswith("CASE#") else values["PK"],
     )
 
 
@@ -207,6 +238,7 @@ class DynamoCaseStore:
                             "case": case_doc,
                             "version": case.version,
                             "status_token": new.status_token,
+                            "links_base": new.links_base,
                             "gsi1pk": f"CUSTOMER#{customer_id_for(case.customer.email)}",
                             "gsi1sk": created,
                             **_listing_keys(case),
@@ -236,6 +268,8 @@ class DynamoCaseStore:
             items.append(
                 {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
             )
+        items += self._timer_writes(case, timer_changes(None, case))
+        items.append(self._report_row_put(case))
         try:
             # One token per attempt: botocore's own retry of a transaction that did commit
             # then succeeds instead of failing on the case it just wrote, and a new attempt
@@ -396,7 +430,7 @@ class DynamoCaseStore:
     def _outbox_item(self, message: OutboxMessage) -> dict[str, Any]:
         return to_item(
             {
-                "PK": f"CASE#{message.case_id}",
+                "PK": message.pk,
                 "SK": f"OUTBOX#{message.message_id}",
                 "type": "outbox",
                 "message_id": message.message_id,
@@ -458,7 +492,12 @@ class DynamoCaseStore:
     # -- changing a case -----------------------------------------------------------------
 
     def save_change(
-        self, case: Case, event: CaseEvent, outbox: list[OutboxMessage], expected_version: int
+        self,
+        case: Case,
+        event: CaseEvent,
+        outbox: list[OutboxMessage],
+        expected_version: int,
+        previous: Case | None = None,
     ) -> None:
         keys = _listing_keys(case)
         present = {k: v for k, v in keys.items() if v is not None}
@@ -499,6 +538,8 @@ class DynamoCaseStore:
             {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
             for message in outbox
         ]
+        items += self._timer_writes(case, timer_changes(previous, case))
+        items.append(self._report_row_put(case))
         try:
             self.client.transact_write_items(
                 TransactItems=items, ClientRequestToken=uuid.uuid4().hex
@@ -724,11 +765,16 @@ class DynamoCaseStore:
         messages = []
         for item in response["Items"]:
             keys = from_item(item)
-            case_id = keys["PK"].removeprefix("CASE#")
+            pk = keys["PK"]
             message_id = keys["SK"].removeprefix("OUTBOX#")
             messages.append(
                 OutboxMessage(
-                    message_id=message_id, case_id=case_id, template="", payload={}, due_at=now
+                    message_id=message_id,
+                    case_id=pk.removeprefix("CASE#") if pk.startswith("CASE#") else "",
+                    template="",
+                    payload={},
+                    due_at=now,
+                    partition=None if pk.startswith("CASE#") else pk,
                 )
             )
         return messages
@@ -762,7 +808,7 @@ class DynamoCaseStore:
 
     def _outbox_key(self, message: OutboxMessage) -> dict[str, Any]:
         return {
-            "PK": {"S": f"CASE#{message.case_id}"},
+            "PK": {"S": message.pk},
             "SK": {"S": f"OUTBOX#{message.message_id}"},
         }
 
@@ -834,3 +880,244 @@ class DynamoCaseStore:
                 ":due": {"S": f"{timestamp(retry_at)}#{message.message_id}"},
             },
         )
+
+    # -- timers ------------------------------------------------------------------------
+
+    def _timer_item(self, case: Case, timer: Timer) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "PK": f"CASE#{case.case_id}",
+            "SK": f"TIMER#{timer.name}",
+            "type": "timer",
+            "name": timer.name,
+            "kind": timer.kind.value,
+            "due_at": timer.due_at.isoformat(),
+            "stage": 0,
+            "due_pk": TIMER_DUE_PARTITION,
+            "due_sk": _timer_due_sk(case.case_id, timer.name, 0, timer.due_at),
+        }
+        if timer.call_number is not None:
+            # A follow-up call is also a task on the agents' call list from its due time.
+            call = case.follow_up.pending_call if case.follow_up else None
+            values.update(
+                gsi2pk=CALLS_PARTITION,
+                gsi2sk=f"{timestamp(timer.due_at)}#{case.case_id}",
+                call={
+                    "case_id": case.case_id,
+                    "case_number": case.case_number,
+                    "call_number": timer.call_number,
+                    "attempts": call.attempts if call else 0,
+                    "due_at": timer.due_at.isoformat(),
+                    "window_ends_at": timer.window_ends_at.isoformat()
+                    if timer.window_ends_at else None,
+                    "customer": case.customer.model_dump(mode="json"),
+                    "language": case.language.value,
+                    "kind": case.kind.value,
+                    "product": case.product,
+                    "order_ref": case.order_ref,
+                    "summary": case.description[:300],
+                    "resolved_at": case.resolved_at.isoformat() if case.resolved_at else None,
+                },
+            )
+        return to_item(values)
+
+    def _timer_writes(self, case: Case, changes: TimerChanges) -> list[Any]:
+        """Start (or restart) and cancel a case's timers, inside the case's transaction."""
+        writes: list[Any] = [
+            {"Put": {"TableName": self.table_name, "Item": self._timer_item(case, timer)}}
+            for timer in changes.start
+        ]
+        writes += [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": {"PK": {"S": f"CASE#{case.case_id}"}, "SK": {"S": f"TIMER#{name}"}},
+                }
+            }
+            for name in changes.cancel
+        ]
+        return writes
+
+    def due_timers(
+        self, now: datetime, limit: int, after: str | None = None
+    ) -> tuple[list[DueTimer], str | None]:
+        """Timers due at or before ``now``, oldest first, from the sparse index: the read
+        is the due timers only, however many timers wait for later. Returns a page and
+        where the next page starts (None at the end)."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": "due_pk = :p AND due_sk < :bound",
+            "ExpressionAttributeValues": {
+                ":p": {"S": TIMER_DUE_PARTITION},
+                ":bound": {"S": f"{timestamp(now)}$"},
+            },
+            "Limit": limit,
+        }
+        if after is not None:
+            pk, sk, due_sk = after.split("|")
+            query["ExclusiveStartKey"] = {
+                "PK": {"S": pk}, "SK": {"S": sk},
+                "due_pk": {"S": TIMER_DUE_PARTITION}, "due_sk": {"S": due_sk},
+            }
+        response = self.client.query(**query)
+        found = [_due_timer(item["due_sk"]["S"]) for item in response["Items"]]
+        last = response.get("LastEvaluatedKey")
+        next_page = (
+            f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
+        )
+        return found, next_page
+
+    def fire_timer(
+        self,
+        due: DueTimer,
+        next_stage_at: datetime | None,
+        outbox: list[OutboxMessage],
+        now: datetime,
+        late: bool,
+    ) -> bool:
+        """Record that this stage fired and queue its e-mails, in one transaction, only if
+        the timer is still exactly as the sweep found it. False: another sweep fired it,
+        or the case moved or cancelled it meanwhile; nothing was written."""
+        key = {"PK": {"S": f"CASE#{due.case_id}"}, "SK": {"S": f"TIMER#{due.name}"}}
+        fired = {"stage": due.stage, "at": now.isoformat(), "late": late}
+        values: dict[str, Any] = {
+            ":seen": {"S": _timer_due_sk(due.case_id, due.name, due.stage, due.fire_at)},
+            ":stage": {"N": str(due.stage + 1)},
+            ":fired": {"L": [_serializer.serialize(fired)]},
+            ":none": {"L": []},
+        }
+        expression = (
+            "SET stage = :stage, fired = list_append(if_not_exists(fired, :none), :fired)"
+        )
+        if next_stage_at is not None:
+            expression += ", due_sk = :next"
+            values[":next"] = {
+                "S": _timer_due_sk(due.case_id, due.name, due.stage + 1, next_stage_at)
+            }
+        else:
+            expression += " REMOVE due_pk, due_sk"
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": key,
+                    "UpdateExpression": expression,
+                    "ConditionExpression": "due_sk = :seen",
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        items += [
+            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
+            for message in outbox
+        ]
+        try:
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
+            )
+        except self.client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    def case_timers(self, case_id: str) -> list[dict[str, Any]]:
+        """A case's timers: what is due when, and which stages fired (for the staff)."""
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :timers)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CASE#{case_id}"},
+                ":timers": {"S": "TIMER#"},
+            },
+            ConsistentRead=True,
+        )
+        timers = []
+        for item in response["Items"]:
+            values = from_item(item)
+            due_sk = values.get("due_sk")
+            timers.append(
+                {
+                    "name": values["name"],
+                    "kind": values["kind"],
+                    "due_at": values["due_at"],
+                    "next_stage": int(values["stage"]) if due_sk else None,
+                    "next_fire_at": _due_timer(due_sk).fire_at.isoformat() if due_sk else None,
+                    "fired": [
+                        {"stage": int(f["stage"]), "at": f["at"], "late": bool(f["late"])}
+                        for f in values.get("fired", [])
+                    ],
+                }
+            )
+        return sorted(timers, key=lambda timer: str(timer["due_at"]))
+
+    def follow_up_calls(self, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
+        """The follow-up calls due now, the longest waiting first."""
+        response = self.client.query(
+            TableName=self.table_name,
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :p AND gsi2sk < :bound",
+            ExpressionAttributeValues={
+                ":p": {"S": CALLS_PARTITION},
+                ":bound": {"S": f"{timestamp(now)}$"},
+            },
+            Limit=limit,
+        )
+        return [from_item(item)["call"] for item in response["Items"]]
+
+    # -- report rows ---------------------------------------------------------------------
+
+    def _report_row_put(self, case: Case) -> dict[str, Any]:
+        day = case.updated_at.astimezone(UTC).date().isoformat()
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": to_item(
+                    {
+                        "PK": f"REPORTDAY#{day}",
+                        "SK": f"CASE#{case.case_id}",
+                        "type": "report_row",
+                        "row": report_row(case).model_dump(mode="json"),
+                    }
+                ),
+            }
+        }
+
+    def report_rows(self, first: datetime, last: datetime) -> list[ReportRow]:
+        """Every report row of the UTC days from ``first`` to ``last`` (one Query per
+        day, paged): the cases that changed in that period, as they stood each day."""
+        rows: list[ReportRow] = []
+        day = first.astimezone(UTC).date()
+        paginator = self.client.get_paginator("query")
+        while day <= last.astimezone(UTC).date():
+            for page in paginator.paginate(
+                TableName=self.table_name,
+                KeyConditionExpression="PK = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"REPORTDAY#{day.isoformat()}"}},
+            ):
+                rows += [ReportRow.model_validate(from_item(i)["row"]) for i in page["Items"]]
+            day += timedelta(days=1)
+        return rows
+
+    def claim_report(self, name: str, outbox: list[OutboxMessage], now: datetime) -> bool:
+        """Mark a report as sent and queue its e-mails, once: False if it was already."""
+        items: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": to_item(
+                        {"PK": f"REPORTSENT#{name}", "SK": "REPORTSENT", "at": timestamp(now)}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+        ]
+        items += [
+            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
+            for message in outbox
+        ]
+        try:
+            self.client.transact_write_items(
+                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
+            )
+        except self.client.exceptions.TransactionCanceledException:
+            return False
+        return True

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from chalicelib.domain.followup import FollowUp, OpenQuestion, Satisfaction
 from chalicelib.domain.remedies import (
     DepartmentFeedback,
     PendingResolution,
@@ -252,9 +253,22 @@ class Case(BaseModel):
     feedback: tuple[DepartmentFeedback, ...] = ()
     tracking_check_due_at: datetime | None = None
     photos_due_at: datetime | None = None
+    # Service levels: the first reply to the customer and the resolution, each with its
+    # target (set when the case is opened) and when it happened.
+    first_reply_due_at: datetime | None = None
+    first_replied_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    # After the resolution: the follow-up calls, a question left open, the customer's rating.
+    follow_up: FollowUp | None = None
+    open_question: OpenQuestion | None = None
+    satisfaction: Satisfaction | None = None
     # The customer's private link token: kept with the case for the links in e-mails,
     # never shown in a case's data or history.
     status_token: str | None = Field(default=None, exclude=True, repr=False)
+    # Where the customer reached us (for links in e-mails sent later by the schedules).
+    links_base: str | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def is_open(self) -> bool:
@@ -276,6 +290,12 @@ class Case(BaseModel):
             due.append(self.reship.due_at)
         if self.tracking_check_due_at and self.status is CaseStatus.WATCHING_TRACKING:
             due.append(self.tracking_check_due_at)
+        if self.first_reply_due_at and self.first_replied_at is None:
+            due.append(self.first_reply_due_at)
+        if self.resolve_due_at and self.status is not CaseStatus.RESOLVED:
+            due.append(self.resolve_due_at)
+        if self.open_question:
+            due.append(self.open_question.report_due_at)
         return min(due) if due else None
 
 
@@ -317,6 +337,8 @@ def open_case(
     channel: Channel,
     now: datetime,
     actor: str | None = None,
+    first_reply_due_at: datetime | None = None,
+    resolve_due_at: datetime | None = None,
 ) -> tuple[Case, CaseEvent]:
     """A new case and the first line of its history (by the customer, unless staff took
     the report)."""
@@ -336,6 +358,8 @@ def open_case(
         created_at=now,
         updated_at=now,
         version=1,
+        first_reply_due_at=first_reply_due_at,
+        resolve_due_at=resolve_due_at,
     )
     event = CaseEvent(
         case_id=case_id,

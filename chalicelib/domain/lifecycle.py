@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.domain.case import OPEN_STATUSES as OPEN
 from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
+from chalicelib.domain.followup import CallOutcome, FollowUp, FollowUpCall, OpenQuestion
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.remedies import (
     EXTRAS,
@@ -88,6 +89,21 @@ class ShopPromises(Protocol):
 
     @property
     def card_refund_working_days(self) -> tuple[int, int]: ...
+
+    def resolve_due(self, at: datetime) -> datetime: ...
+
+    def follows_up(self, kind: CaseKind) -> bool: ...
+
+    def first_call(self, resolved_at: datetime) -> tuple[datetime, datetime]: ...
+
+    def second_call(self, first_call_at: datetime) -> tuple[datetime, datetime]: ...
+
+    def call_again(self, at: datetime) -> tuple[datetime, datetime]: ...
+
+    @property
+    def call_attempts(self) -> int: ...
+
+    def question_report_due(self, asked_at: datetime) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -213,6 +229,13 @@ class AddressParams(BaseModel):
     address: str = Field(min_length=1, max_length=1000)
 
 
+class FollowUpCallParams(BaseModel):
+    model_config = _params
+    outcome: CallOutcome
+    note: str | None = Field(default=None, max_length=2000)
+    question: str | None = Field(default=None, min_length=1, max_length=2000)
+
+
 class WholesaleParams(BaseModel):
     model_config = _params
     account: str = Short
@@ -249,6 +272,8 @@ class Action:
     customer_visible: bool = False
     # Kinds for which the action is possible in other statuses than ``statuses``.
     statuses_for: Mapping[CaseKind, frozenset[CaseStatus]] = field(default_factory=dict)
+    # What the case must have for the action (a call to make, …): None, or why not.
+    missing: Callable[[Case], str | None] | None = None
 
     def statuses_of(self, kind: CaseKind) -> frozenset[CaseStatus]:
         """The statuses in which this action is possible on a case of this kind."""
@@ -593,6 +618,71 @@ def _apologise(case: Case, p: NoteParams, ctx: Context) -> Outcome:
     return Outcome(status=S.RESOLVED, messages=(CustomerMessage("apology", {"text": p.text}),))
 
 
+def _call(number: int, due: tuple[datetime, datetime]) -> FollowUpCall:
+    return FollowUpCall(number=number, due_at=due[0], window_ends_at=due[1])
+
+
+def _no_call(case: Case) -> str | None:
+    if case.follow_up is None or case.follow_up.pending_call is None:
+        return "there is no follow-up call to make on this case"
+    return None
+
+
+def _no_question(case: Case) -> str | None:
+    if case.open_question is None:
+        return "there is no open question from a follow-up call on this case"
+    return None
+
+
+def _record_call(case: Case, p: FollowUpCallParams, ctx: Context) -> Outcome:
+    call = case.follow_up.pending_call if case.follow_up else None
+    assert case.follow_up is not None and call is not None
+    if call.due_at > ctx.now:
+        raise _refuse(f"the follow-up call is due from {call.due_at.isoformat()}")
+    if p.outcome == "question" and not p.question:
+        raise ActionRefused(
+            "say what the customer asked",
+            [{"field": "params.question", "message": "needed when the outcome is a question"}],
+        )
+    calls = list(case.follow_up.calls[:-1])
+    updates: dict[str, Any] = {}
+    status: CaseStatus | None = None
+    tried = call.attempts + 1
+    if p.outcome == "no_answer" and tried < ctx.promises.call_attempts:
+        # Nobody answered: the same call again on the next working day.
+        again = ctx.promises.call_again(ctx.now)
+        calls.append(call.model_copy(update={
+            "attempts": tried, "due_at": again[0], "window_ends_at": again[1], "note": p.note,
+        }))
+    else:
+        calls.append(call.model_copy(update={
+            "attempts": tried if p.outcome == "no_answer" else call.attempts,
+            "outcome": p.outcome, "recorded_at": ctx.now, "by": ctx.actor.actor, "note": p.note,
+        }))
+        if p.outcome == "not_satisfied":
+            # Keep talking until it is solved: the case is open again.
+            status = _reopened_status(case)
+        elif call.number == 1:
+            calls.append(_call(2, ctx.promises.second_call(ctx.now)))
+        if p.outcome == "question":
+            assert p.question is not None
+            updates["open_question"] = OpenQuestion(
+                text=p.question,
+                asked_at=ctx.now,
+                report_due_at=ctx.promises.question_report_due(ctx.now),
+                taken_by=ctx.actor.actor,
+            )
+    updates["follow_up"] = case.follow_up.model_copy(update={"calls": tuple(calls)})
+    return Outcome(updates=updates, status=status)
+
+
+def _answer_question(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(
+        updates={"open_question": None},
+        messages=(CustomerMessage("answer", {"text": p.text}),),
+    )
+
+
 def unfinished_work(case: Case) -> list[str]:
     """What still stands between this case and 'resolved'."""
     left = []
@@ -617,10 +707,14 @@ def _close(case: Case, p: NoParams, ctx: Context) -> Outcome:
     return Outcome(status=S.CLOSED)
 
 
-def _reopen(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+def _reopened_status(case: Case) -> CaseStatus:
     if unfinished_work(case):
-        return Outcome(status=S.IN_PROGRESS)
-    return Outcome(status=S.VERIFIED if case.verification == "true" else S.NEW)
+        return S.IN_PROGRESS
+    return S.VERIFIED if case.verification == "true" else S.NEW
+
+
+def _reopen(case: Case, p: NoteParams, ctx: Context) -> Outcome:
+    return Outcome(status=_reopened_status(case))
 
 
 def _cancel(case: Case, p: NoteParams, ctx: Context) -> Outcome:
@@ -698,6 +792,10 @@ def _actions() -> dict[str, Action]:
             Action("reopen", front, frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED}), ALL_KINDS,
                    NoteParams, _reopen),
             Action("cancel", front, OPEN, ALL_KINDS, NoteParams, _cancel),
+            Action("record_follow_up_call", front, frozenset({S.RESOLVED, S.CLOSED}),
+                   ALL_KINDS, FollowUpCallParams, _record_call, missing=_no_call),
+            Action("answer_question", front, OPEN | {S.CLOSED}, ALL_KINDS, NoteParams,
+                   _answer_question, True, missing=_no_question),
         )
     }
 
@@ -705,8 +803,75 @@ def _actions() -> dict[str, Action]:
 ACTIONS = _actions()
 
 
+def rating_open(case: Case) -> bool:
+    """The customer may rate the service from the resolution on (a reopened or cancelled
+    case waits for its next resolution)."""
+    return case.follow_up is not None and case.status in (S.RESOLVED, S.CLOSED)
+
+
+def rated_this_time(case: Case) -> bool:
+    return bool(
+        case.satisfaction and case.follow_up
+        and case.satisfaction.at >= case.follow_up.resolved_at
+    )
+
+
+def rate_service(case: Case, rating: int, comment: str | None, now: datetime) -> Change:
+    """The customer's rating through the satisfaction link (a later one replaces it)."""
+    from chalicelib.domain.followup import Satisfaction
+
+    if not rating_open(case):
+        raise ActionRefused("there is nothing to rate on this case now")
+    satisfaction = Satisfaction(rating=rating, comment=comment or None, at=now)
+    changed = case.model_copy(
+        update={"satisfaction": satisfaction, "version": case.version + 1, "updated_at": now}
+    )
+    before, after = _snapshot(case), _snapshot(changed)
+    event = CaseEvent(
+        case_id=case.case_id,
+        at=now,
+        actor=f"customer:{case.customer.email}",
+        action="customer_rated",
+        before={"satisfaction": before["satisfaction"]},
+        after={"satisfaction": after["satisfaction"]},
+        version=changed.version,
+    )
+    return Change(case=changed, event=event, messages=())
+
+
 def _snapshot(case: Case) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude={"version", "updated_at"})
+
+
+def _service_level_updates(
+    case: Case,
+    follow_up: FollowUp | None,
+    status: CaseStatus,
+    now: datetime,
+    promises: ShopPromises,
+) -> dict[str, Any]:
+    """What a change of status does to the service levels and the follow-up: resolving
+    schedules the first follow-up call; reopening drops calls not yet made and sets a new
+    resolution target; closing and cancelling are dated."""
+    if status == case.status:
+        return {}
+    updates: dict[str, Any] = {}
+    if status is S.RESOLVED:
+        updates["resolved_at"] = now
+        if promises.follows_up(case.kind):
+            first = _call(1, promises.first_call(now))
+            updates["follow_up"] = FollowUp(resolved_at=now, calls=(first,))
+    elif status is S.CLOSED:
+        updates["closed_at"] = now
+    else:
+        # Back to work (reopened, or not satisfied) or cancelled: calls not made are dropped.
+        if follow_up is not None and follow_up.pending_call is not None:
+            updates["follow_up"] = follow_up.model_copy(update={"calls": follow_up.calls[:-1]})
+        if case.status in (S.RESOLVED, S.CLOSED, S.CANCELLED) and status is not S.CANCELLED:
+            updates.update(
+                resolved_at=None, closed_at=None, resolve_due_at=promises.resolve_due(now)
+            )
+    return updates
 
 
 def available_actions(case: Case, actor: StaffMember) -> list[str]:
@@ -717,6 +882,7 @@ def available_actions(case: Case, actor: StaffMember) -> list[str]:
         and actor.role in a.roles
         and case.kind in a.kinds
         and case.status in a.statuses_of(case.kind)
+        and (a.missing is None or a.missing(case) is None)
     ]
 
 
@@ -752,6 +918,8 @@ def apply_action(
             f"'{action_name}' is not possible while the case is {case.status.value} "
             f"(possible when: {allowed})"
         )
+    if action.missing is not None and (why_not := action.missing(case)):
+        raise ActionRefused(why_not)
     try:
         checked = action.params.model_validate(params or {})
     except ValidationError as error:
@@ -767,6 +935,10 @@ def apply_action(
     updates = dict(outcome.updates)
     if outcome.status is not None:
         updates["status"] = outcome.status
+        follow_up = updates.get("follow_up", case.follow_up)
+        updates.update(_service_level_updates(case, follow_up, outcome.status, now, promises))
+    if outcome.messages and case.first_replied_at is None:
+        updates["first_replied_at"] = now
     updates.update(version=case.version + 1, updated_at=now)
     changed = Case.model_validate({**dict(case), **updates})
     before, after = _snapshot(case), _snapshot(changed)
@@ -820,3 +992,39 @@ class PolicyPromises:
     def card_refund_working_days(self) -> tuple[int, int]:
         arrival = self.policies.shop.credit_card_refund_arrival
         return int(arrival.shortest.amount), int(arrival.longest.amount)
+
+    def first_reply_due(self, at: datetime) -> datetime:
+        return self.policies.deadline(at, self.policies.service_levels.first_reply_within)
+
+    def resolve_due(self, at: datetime) -> datetime:
+        return self.policies.deadline(at, self.policies.service_levels.resolve_within)
+
+    def follows_up(self, kind: CaseKind) -> bool:
+        return kind.value not in self.policies.follow_up.skip_kinds
+
+    def _call_window(self, due: datetime) -> tuple[datetime, datetime]:
+        return due, self.policies.deadline(due, self.policies.follow_up.call_window)
+
+    def first_call(self, resolved_at: datetime) -> tuple[datetime, datetime]:
+        follow_up = self.policies.follow_up
+        return self._call_window(self.policies.deadline(resolved_at, follow_up.first_call_after))
+
+    def second_call(self, first_call_at: datetime) -> tuple[datetime, datetime]:
+        follow_up = self.policies.follow_up
+        return self._call_window(
+            self.policies.deadline(first_call_at, follow_up.second_call_after)
+        )
+
+    def call_again(self, at: datetime) -> tuple[datetime, datetime]:
+        """The opening of the next working day."""
+        calendar = self.policies.calendar_for()
+        day = calendar.next_working_day(calendar.local(at).date())
+        return self._call_window(calendar.opening(day))
+
+    @property
+    def call_attempts(self) -> int:
+        return self.policies.follow_up.call_attempts
+
+    def question_report_due(self, asked_at: datetime) -> datetime:
+        within = self.policies.follow_up.unanswered_question_within
+        return self.policies.deadline(asked_at, within)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -119,12 +120,21 @@ def case_received_email(
     return _email(language, subject, lines, status_url)
 
 
+# A line that is a web address and nothing else: shown as a link in the HTML e-mail.
+_URL_LINE = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+
+
+def _is_link(line: str, status_url: str) -> bool:
+    return line == status_url or _URL_LINE.fullmatch(line) is not None
+
+
 def _email(language: Language, subject: str, lines: list[str], status_url: str) -> EmailText:
-    """The same lines as plain text and as escaped HTML, the status link made a link."""
+    """The same lines as plain text and as escaped HTML; a line that is exactly a web
+    address (the status link, a survey link …) made a link."""
     text = "\n".join(lines) + "\n"
     body = "".join(
         f'<p><a href="{escape(line)}">{escape(line)}</a></p>'
-        if line == status_url
+        if _is_link(line, status_url)
         else f"<p>{escape(line)}</p>"
         for line in lines
         if line
@@ -239,6 +249,12 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
             "Your case is resolved. Thank you for your patience; if anything is still "
             "not right, just reply to this e-mail.",
         ),
+        "satisfaction_survey": (
+            "How did we do? Case {case_number}",
+            "How satisfied are you with the way we handled your case? Please tell us on "
+            "this page, from 1 (very unhappy) to 5 (very happy):\n{survey_url}\n"
+            "Opening the link alone records nothing: only the answer you send counts.",
+        ),
     },
     Language.ZH: {
         "photos_requested": (
@@ -295,6 +311,12 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
         "resolved": (
             "单号 {case_number} 已处理完毕",
             "您的问题已处理完毕，感谢您的耐心。如仍有问题，请直接回复此邮件。",
+        ),
+        "satisfaction_survey": (
+            "单号 {case_number}：请评价我们的服务",
+            "您对我们处理此单的服务满意吗？请在下面的页面为我们打分"
+            "（1 = 非常不满意，5 = 非常满意）：\n{survey_url}\n"
+            "仅打开链接不会记录任何评价，提交后才算数。",
         ),
     },
 }

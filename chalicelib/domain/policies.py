@@ -307,6 +307,52 @@ class ShopPolicy(BaseModel):
     photos_requested_reply_within: Duration = _duration("3 days")
 
 
+class ServiceLevels(BaseModel):
+    """Targets every case is held to, and what happens when one is missed."""
+
+    model_config = _strict
+
+    # First reply to the customer ([000]: "reply in 1 h"; counted in business hours here, so
+    # a report on a Sunday night is due on Monday morning).
+    first_reply_within: Duration = _duration("1 business hour")
+    # The case resolved. NOT from the documents: our default.
+    resolve_within: Duration = _duration("5 working days")
+    # A missed deadline is e-mailed to the case's owner at once, and escalated to the
+    # supervisors and the service director this long after. NOT from the documents.
+    escalate_after: Duration = _duration("4 business hours")
+
+
+class FollowUpPolicy(BaseModel):
+    """回访: the follow-up calls after a case is resolved [003, 004]."""
+
+    model_config = _strict
+
+    # The first call: from this long after the resolution (the product handed back) …
+    first_call_after: Duration = _duration("3 days")
+    # … and made within this long of falling due (3 days to 1 week after the resolution);
+    # a call still not made then is reminded to the case's owner.
+    call_window: Duration = _duration("4 days")
+    # The second call, this long after the first.
+    second_call_after: Duration = _duration("7 days")
+    # Nobody answered: try again the next working day, at most this many tries per call.
+    call_attempts: int = Field(default=3, ge=1, le=10)
+    # A question the call could not answer is reported to the supervisor after this.
+    unanswered_question_within: Duration = _duration("2 days")
+    # Case kinds without follow-up calls (questions and pre-sale registrations).
+    skip_kinds: tuple[str, ...] = ("enquiry", "wholesale_registration")
+
+    @field_validator("skip_kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from chalicelib.domain.case import CaseKind
+
+        unknown = [kind for kind in value if kind not in CaseKind._value2member_map_]
+        if unknown:
+            known = ", ".join(kind.value for kind in CaseKind)
+            raise ValueError(f"unknown case kind {', '.join(unknown)} (use {known})")
+        return value
+
+
 class ApprovalRule(BaseModel):
     """A remedy worth more than ``above`` (the shop's currency) waits for ``role``."""
 
@@ -341,6 +387,8 @@ class Policies(BaseModel):
 
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
     shop: ShopPolicy = Field(default_factory=ShopPolicy)
+    service_levels: ServiceLevels = Field(default_factory=ServiceLevels)
+    follow_up: FollowUpPolicy = Field(default_factory=FollowUpPolicy)
     # Which remedies need an approval, above which amount, by whom (主管 = supervisor).
     approvals: Mapping[Remedy, ApprovalRule] = Field(default_factory=_default_approvals)
     # field_service: the field-service and warranty flow comes with its own issue.

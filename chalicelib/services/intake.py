@@ -18,6 +18,7 @@ from chalicelib.domain.case import (
     open_case,
 )
 from chalicelib.domain.customer import record_for
+from chalicelib.domain.lifecycle import PolicyPromises
 from chalicelib.services.ports import (
     AlreadySubmitted,
     CaseStore,
@@ -115,11 +116,13 @@ def submit_complaint(
     client_address: str | None = None,
     accept_language: str | None = None,
     taken_by: str | None = None,
+    promises: PolicyPromises | None = None,
 ) -> Receipt | None:
     """Open a case for a complaint. Returns None when the honeypot says it is a bot.
 
     The store is called twice: one counter update for the case number, one transaction
-    for everything else. A repeated idempotency key returns the first receipt.
+    for everything else. A repeated idempotency key returns the first receipt. With the
+    company's promises, the case gets its first-reply and resolution targets.
     """
     if complaint.is_from_a_bot:
         return None
@@ -136,6 +139,8 @@ def submit_complaint(
         channel=channel,
         now=now,
         actor=taken_by,
+        first_reply_due_at=promises.first_reply_due(now) if promises else None,
+        resolve_due_at=promises.resolve_due(now) if promises else None,
     )
     receipt = Receipt(
         case_id=case_id, case_number=case_number, status=case.status.value, status_url=status_url
@@ -169,6 +174,7 @@ def submit_complaint(
         case=case,
         event=event,
         status_token=status_token,
+        links_base=base_url.rstrip("/"),
         customer=record_for(case),
         taken_by_staff=taken_by is not None,
         outbox=[confirmation],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
+from typing import cast
 
 from email_validator import validate_email
 
@@ -17,6 +19,12 @@ from chalicelib.domain.messages import (
     EmailText,
     case_message,
     case_received_email,
+)
+from chalicelib.domain.staff_messages import (
+    STAFF_TEMPLATES,
+    ReportTemplate,
+    report_email,
+    staff_email,
 )
 from chalicelib.services.ports import CaseStore, Mailer, OutboxMessage, Undeliverable
 from chalicelib.settings import Settings
@@ -30,6 +38,28 @@ class UnknownTemplate(Exception):
 
 def render(message: OutboxMessage, settings: Settings) -> EmailText:
     payload = message.payload
+    if message.template in ("daily_summary", "monthly_report"):
+        return report_email(
+            template=cast(ReportTemplate, message.template),
+            language=Language(payload["language"]),
+            recipient_name=payload["to_name"],
+            lines=payload["lines"],
+            subject_detail=payload["subject_detail"],
+            company_name=settings.company_name,
+            signature=settings.email_signature,
+        )
+    if message.template in STAFF_TEMPLATES:
+        return staff_email(
+            template=message.template,
+            values=payload.get("values", {}),
+            language=Language(payload["language"]),
+            recipient_name=payload["to_name"],
+            case_number=payload["case_number"],
+            customer_name=payload["customer_name"],
+            company_name=settings.company_name,
+            signature=settings.email_signature,
+            timezone=payload["timezone"],
+        )
     if message.template == "case_received":
         return case_received_email(
             language=Language(payload["language"]),
@@ -55,7 +85,13 @@ def render(message: OutboxMessage, settings: Settings) -> EmailText:
     raise UnknownTemplate(message.template)
 
 
-def compose(message: OutboxMessage, settings: Settings) -> EmailMessage:
+def compose(
+    message: OutboxMessage,
+    settings: Settings,
+    attachment: Callable[[str], bytes] | None = None,
+) -> EmailMessage:
+    """The e-mail of an outbox message; ``attachment`` fetches a file it names (a report
+    workbook kept in S3)."""
     text = render(message, settings)
     email = EmailMessage()
     email["Subject"] = text.subject
@@ -65,11 +101,22 @@ def compose(message: OutboxMessage, settings: Settings) -> EmailMessage:
     to = validate_email(to, check_deliverability=False).ascii_email or to
     # An Address object, never formatted text: whatever the customer typed as their name
     # (commas, angle brackets, encoded words) stays a display name and adds no recipient.
-    email["To"] = Address(display_name=message.payload["customer_name"], addr_spec=to)
+    name = message.payload.get("to_name") or message.payload.get("customer_name", "")
+    email["To"] = Address(display_name=name, addr_spec=to)
     email["Message-ID"] = make_msgid(idstring=message.message_id, domain="service-desk")
     email["X-Case-Id"] = message.case_id
     email.set_content(text.text)
     email.add_alternative(text.html, subtype="html")
+    attached = message.payload.get("attachment")
+    if attached:
+        if attachment is None:
+            raise Undeliverable("this e-mail has an attachment and no way to fetch it")
+        email.add_attachment(
+            attachment(attached["key"]),
+            maintype="application",
+            subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            filename=attached["filename"],
+        )
     return email
 
 
@@ -87,7 +134,11 @@ class DrainReport:
 
 
 def drain_outbox(
-    store: CaseStore, mailer: Mailer, settings: Settings, now: datetime
+    store: CaseStore,
+    mailer: Mailer,
+    settings: Settings,
+    now: datetime,
+    attachment: Callable[[str], bytes] | None = None,
 ) -> DrainReport:
     sent = retried = failed = skipped = 0
     for due in store.due_outbox(now, settings.outbox_batch_size):
@@ -96,7 +147,7 @@ def drain_outbox(
             skipped += 1
             continue
         try:
-            provider_id = mailer.send(compose(message, settings))
+            provider_id = mailer.send(compose(message, settings, attachment))
         except Exception as error:  # any failure: record it, never lose the message
             give_up = message.attempts >= settings.outbox_max_attempts or isinstance(
                 error, UnknownTemplate | Undeliverable

@@ -25,6 +25,13 @@ class OutboxMessage:
     payload: dict[str, Any]
     due_at: datetime
     attempts: int = 0
+    # The item's partition: the case's (CASE#<case_id>) unless the message belongs to no
+    # case (a report to managers: REPORT#...).
+    partition: str | None = None
+
+    @property
+    def pk(self) -> str:
+        return self.partition or f"CASE#{self.case_id}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class NewCase:
     case: Case
     event: CaseEvent
     status_token: str
+    links_base: str | None = None  # where the customer reached us, for later links
     customer: CustomerRecord | None = None  # the customer file, created or brought up to date
     taken_by_staff: bool = False  # staff's details update the file; the public form's do not
     outbox: list[OutboxMessage] = field(default_factory=list)
@@ -112,10 +120,16 @@ class CaseStore(Protocol):
     def get_case(self, case_id: str) -> Case | None: ...
 
     def save_change(
-        self, case: Case, event: CaseEvent, outbox: list[OutboxMessage], expected_version: int
+        self,
+        case: Case,
+        event: CaseEvent,
+        outbox: list[OutboxMessage],
+        expected_version: int,
+        previous: Case | None = None,
     ) -> None:
-        """Write the changed case (only if it is still at expected_version), its event and
-        its outbox in one transaction; raises StaleCase and writes nothing otherwise."""
+        """Write the changed case (only if it is still at expected_version), its event, its
+        outbox and its timers (started, moved or cancelled from ``previous``, the case as it
+        was) in one transaction; raises StaleCase and writes nothing otherwise."""
 
     def list_cases(self, where: CaseFilter) -> list[Case]: ...
 

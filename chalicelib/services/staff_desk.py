@@ -165,7 +165,7 @@ def act_on_case(
         for message in change.messages
     ]
     try:
-        store.save_change(change.case, change.event, outbox, expected_version)
+        store.save_change(change.case, change.event, outbox, expected_version, previous=case)
     except StaleCase as stale:
         raise StaleVersion(stale.case, store.events_since(case_id, expected_version)) from None
     except WriteConflict:

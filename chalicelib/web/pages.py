@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalicelib.domain.case import FORM_KINDS, Language
 from chalicelib.domain.messages import (
@@ -207,3 +207,71 @@ def case_status(view: CustomerCaseView, language: Language, *, just_submitted: b
 
 def message_page(language: Language, title_key: str, text: str, *, home: str) -> str:
     return _render("message.html", language, title=UI[language][title_key], text=text, home=home)
+
+
+# The satisfaction page (templates/satisfaction.html): the link the customer gets after
+# their case is resolved. Ratings 1 (very unhappy) … 5 (very happy).
+SATISFACTION_UI: dict[Language, dict[str, str]] = {
+    Language.EN: {
+        "title": "How did we do?",
+        "ask": "How satisfied are you with the way we handled your case?",
+        "rating": "Your rating",
+        "comment": "Anything you would like to tell us? (optional)",
+        "send": "Send rating",
+        "thanks": "Thank you for your rating.",
+        "your_rating": "Your rating",
+        "change": "Change my rating",
+        "not_now": "There is nothing to rate on this case right now.",
+    },
+    Language.ZH: {
+        "title": "请评价我们的服务",
+        "ask": "您对我们处理此单的服务满意吗？",
+        "rating": "您的评分",
+        "comment": "还有什么想告诉我们的吗？（选填）",
+        "send": "提交评价",
+        "thanks": "感谢您的评价。",
+        "your_rating": "您的评分",
+        "change": "修改评价",
+        "not_now": "此单目前没有需要评价的内容。",
+    },
+}
+
+RATING_LABELS: dict[Language, dict[int, str]] = {
+    Language.EN: {
+        1: "Very unhappy",
+        2: "Unhappy",
+        3: "Neither happy nor unhappy",
+        4: "Happy",
+        5: "Very happy",
+    },
+    Language.ZH: {1: "非常不满意", 2: "不满意", 3: "一般", 4: "满意", 5: "非常满意"},
+}
+
+COMMENT_MAX_LENGTH = 2000
+
+
+def satisfaction_page(
+    language: Language,
+    *,
+    case_number: str,
+    state: Literal["ask", "thanks", "not_now"],
+    rating: int | None = None,
+    comment: str = "",
+    errors: dict[str, str] | None = None,
+) -> str:
+    """The customer's rating of a case: the form ("ask", with their rating and comment
+    kept when it comes back with errors), the thanks, or nothing to rate ("not_now").
+    The form posts to the page's own address; "change my rating" links to ``?change=1``."""
+    return _render(
+        "satisfaction.html",
+        language,
+        st=SATISFACTION_UI[language],
+        case_number=case_number,
+        state=state,
+        ratings=sorted(RATING_LABELS[language].items()),
+        rating=rating,
+        rating_label=RATING_LABELS[language].get(rating) if rating is not None else None,
+        comment=comment,
+        comment_max=COMMENT_MAX_LENGTH,
+        errors=errors or {},
+    )

@@ -128,7 +128,9 @@ def test_an_agent_works_a_wrong_item_case_to_closed(client: Any, aws: Any) -> No
         "mark_complaint_true", "request_photos", "case_received",
     ]
     assert read["history"][2]["actor"] == "staff:logistics"
-    assert read["available_actions"] == ["reopen"]
+    # What is left after closing: the follow-up call (due 3 days after the resolution).
+    assert read["available_actions"] == ["reopen", "record_follow_up_call"]
+    assert [t["kind"] for t in read["timers"]] == ["follow_up_call"]
 
 
 def test_a_stale_version_is_refused_saying_what_changed(client: Any) -> None:
@@ -353,7 +355,9 @@ def test_two_changes_at_the_same_instant_give_409_or_a_retry_never_a_lost_update
     case_id = report(client)["case_id"]
     original = DynamoCaseStore.save_change
 
-    def conflicting(self: Any, case: Any, event: Any, outbox: Any, expected: int) -> None:
+    def conflicting(
+        self: Any, case: Any, event: Any, outbox: Any, expected: int, previous: Any = None
+    ) -> None:
         if other_change_went_through:  # DynamoDB let the other writer's transaction win
             original(self, case.model_copy(update={"owner": "bob"}), event, [], expected)
         raise WriteConflict("TransactionConflict")
@@ -376,6 +380,9 @@ def test_the_list_is_newest_first_across_statuses_and_overdue_respects_the_statu
 
     listed = body(call(client, "get", "/api/staff/cases", agent))["cases"]
     assert [c["case_id"] for c in listed] == [newer["case_id"], older["case_id"]]
+    # The enquiry is answered at once, so its only promise (the first reply) is kept.
+    answered = act(client, agent, newer["case_id"], "answer_enquiry", 1, {"text": "Yes."})
+    assert answered.status_code == 200
 
     with time_machine.travel(datetime.now(UTC) + timedelta(days=4), tick=False):
         overdue = body(call(client, "get", "/api/staff/cases?overdue=true", agent))["cases"]

@@ -155,7 +155,11 @@ def verified(kind: CaseKind) -> Walk:
     """Photos asked for and the complaint found true."""
     walk = Walk(kind)
     change = walk.do("request_photos", status=S.AWAITING_PHOTOS, told=["photos_requested"])
-    assert change.event.before == {"photos_due_at": None, "status": "new"}
+    # Asking for photos is also the first reply to the customer.
+    assert change.event.before == {
+        "first_replied_at": None, "photos_due_at": None, "status": "new"
+    }
+    assert walk.case.first_replied_at == walk.now
     # The photos are expected within 3 days (plain days by default).
     assert walk.case.photos_due_at == walk.now + timedelta(days=3)
     assert walk.case.next_due_at == walk.case.photos_due_at
@@ -217,8 +221,9 @@ def test_not_as_described_customer_misread_is_explained_with_a_discount_then_clo
     assert [event.action for event in walk.events] == [
         "request_photos", "mark_complaint_true", "explain", "close",
     ]
-    assert walk.events[-1].before == {"status": "resolved"}
-    assert walk.events[-1].after == {"status": "closed"}
+    assert walk.events[-1].before == {"closed_at": None, "status": "resolved"}
+    assert walk.events[-1].after == {"closed_at": walk.now.isoformat().replace("+00:00", "Z"),
+                                     "status": "closed"}
 
 
 def test_not_as_described_photo_lighting_is_explained_without_an_offer() -> None:
@@ -887,8 +892,12 @@ def closed_case() -> Case:
     return walk.case
 
 
-@pytest.mark.parametrize("action", sorted(set(ACTIONS) - {"reopen"}))
-def test_a_closed_case_accepts_only_reopen(action: str) -> None:
+# After closing: reopen, and the follow-up (the call, a question raised on it).
+AFTER_CLOSING = {"reopen", "record_follow_up_call", "answer_question"}
+
+
+@pytest.mark.parametrize("action", sorted(set(ACTIONS) - AFTER_CLOSING))
+def test_a_closed_case_accepts_only_reopen_and_its_follow_up(action: str) -> None:
     case = closed_case()
     for role in ACTIONS[action].roles:
         staff = StaffMember(staff_id="someone", name="Someone", role=role)
@@ -903,15 +912,23 @@ def test_a_closed_case_is_reopened_where_it_stood() -> None:
     case = closed_case()
     for role in Role:
         staff = StaffMember(staff_id="someone", name="Someone", role=role)
-        assert set(available_actions(case, staff)) <= {"reopen"}
-    assert available_actions(case, ANN) == ["reopen"]
+        assert set(available_actions(case, staff)) <= AFTER_CLOSING
+    # The follow-up call after the resolution is still to make.
+    assert available_actions(case, ANN) == ["reopen", "record_follow_up_call"]
     reopened = apply_action(
         case, "reopen", {"text": "The customer writes again."}, actor=ANN,
         now=FRIDAY + timedelta(days=9), promises=PROMISES,
     )
     assert reopened.case.status is S.VERIFIED  # the complaint was found true before
     assert reopened.case.version == case.version + 1
-    assert reopened.event.before == {"status": "closed"}
+    assert set(reopened.event.before) == {
+        "status", "closed_at", "resolved_at", "resolve_due_at", "follow_up"
+    }
+    # Back to work: no call while the case is open again, and a new resolution target.
+    assert reopened.case.follow_up is not None and reopened.case.follow_up.calls == ()
+    assert reopened.case.resolved_at is None and reopened.case.closed_at is None
+    assert reopened.case.resolve_due_at is not None
+    assert reopened.case.resolve_due_at > FRIDAY + timedelta(days=9)
 
 
 def test_a_cancelled_case_reopens_with_its_unfinished_work() -> None:

@@ -160,6 +160,11 @@ PARAMS: dict[str, Callable[[Case], st.SearchStrategy[dict[str, Any]]]] = {
     "close": nothing,
     "reopen": note,
     "cancel": note,
+    "record_follow_up_call": fixed_optional(
+        {"outcome": st.sampled_from(["satisfied", "not_satisfied", "no_answer", "question"])},
+        {"note": maybe, "question": maybe},
+    ),
+    "answer_question": note,
 }
 wrong_params = st.one_of(
     st.none(),
@@ -180,6 +185,10 @@ def test_every_action_has_a_params_strategy() -> None:
 
 
 # -- the machine ------------------------------------------------------------------------
+
+
+# A closed case is reopened, or followed up (the call after it, the question from a call).
+AFTER_CLOSING = frozenset({"reopen", "record_follow_up_call", "answer_question"})
 
 
 class CaseLifecycle(RuleBasedStateMachine):
@@ -211,7 +220,7 @@ class CaseLifecycle(RuleBasedStateMachine):
             return
         after, event = change.case, change.event
         assert actor.active and offered
-        assert before.status is not S.CLOSED or name == "reopen"
+        assert before.status is not S.CLOSED or name in AFTER_CLOSING
         assert after.version == before.version + 1
         assert event.version == after.version
         assert (event.case_id, event.action, event.actor, event.at) == (
@@ -296,7 +305,7 @@ class CaseLifecycle(RuleBasedStateMachine):
             assert case.is_open
         if case.status is S.CLOSED:
             for role in Role:
-                assert set(available_actions(case, staff(role))) <= {"reopen"}
+                assert set(available_actions(case, staff(role))) <= AFTER_CLOSING
 
 
 CaseLifecycle.TestCase.settings = settings(

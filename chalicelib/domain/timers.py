@@ -1,0 +1,180 @@
+"""Timers: every promise on a case as a deadline the system keeps, and what happens when
+one passes.
+
+A case's timers are a function of the case alone (`timers_for`): each deadline the case
+holds (a refund to submit, a parcel to reship, a follow-up call to make …) is one timer,
+named so that a case has at most one of each. When a case changes, `timer_changes` says
+which timers to create or move and which to cancel; the store writes them in the same
+transaction as the change, so a timer never outlives the promise it watches.
+
+A timer fires in stages. A missed deadline is e-mailed to the case's owner when it passes
+(stage 0), then escalated to the supervisors and the service director (stage 1). A
+follow-up call opens on the agents' call list when it falls due, the customer gets the
+satisfaction link, and a call still not made at the end of its window is reminded to the
+owner. Each stage fires once: `fire` says what to tell whom and when the next stage is.
+
+Pure domain code: time and policies come in as arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from chalicelib.domain.case import Case, CaseStatus
+from chalicelib.domain.policies import Policies
+
+
+class TimerKind(StrEnum):
+    FIRST_REPLY = "first_reply"  # the first answer to the customer
+    RESOLVE = "resolve"  # the case resolved
+    PHOTOS = "photos"  # the customer's photos (to check the complaint)
+    REFUND_REQUEST = "refund_request"  # 退款申请单 submitted (3 days)
+    REFUND_POSTING = "refund_posting"  # finance posts the refund
+    RESHIP = "reship"  # 补发/重发 (3 days)
+    TRACKING_CHECK = "tracking_check"  # is the parcel's tracking online? (5 days)
+    FOLLOW_UP_CALL = "follow_up_call"  # 回访
+    CUSTOMER_QUESTION = "customer_question"  # a question from a call, still unanswered
+
+
+# Deadlines that, when missed, go to the owner and then up the ladder.
+DEADLINES = frozenset(TimerKind) - {TimerKind.FOLLOW_UP_CALL, TimerKind.CUSTOMER_QUESTION}
+
+
+@dataclass(frozen=True)
+class Timer:
+    """One promise on one case: ``name`` is unique on the case, ``due_at`` the deadline."""
+
+    name: str
+    kind: TimerKind
+    due_at: datetime
+    call_number: int | None = None  # for follow-up calls
+    window_ends_at: datetime | None = None  # for follow-up calls: make the call by then
+
+
+def timers_for(case: Case) -> dict[str, Timer]:
+    """Every deadline this case holds now, by timer name."""
+    timers: list[Timer] = []
+
+    def add(kind: TimerKind, due: datetime | None) -> None:
+        if due is not None:
+            timers.append(Timer(name=kind.value, kind=kind, due_at=due))
+
+    if case.is_open:
+        if case.first_replied_at is None:
+            add(TimerKind.FIRST_REPLY, case.first_reply_due_at)
+        if case.status is not CaseStatus.RESOLVED:
+            add(TimerKind.RESOLVE, case.resolve_due_at)
+        if case.status is CaseStatus.AWAITING_PHOTOS:
+            add(TimerKind.PHOTOS, case.photos_due_at)
+        if case.refund and case.refund.state == "to_request":
+            add(TimerKind.REFUND_REQUEST, case.refund.request_due_at)
+        if case.refund and case.refund.state == "requested":
+            add(TimerKind.REFUND_POSTING, case.refund.post_due_at)
+        if case.reship and case.reship.state == "to_ship":
+            add(TimerKind.RESHIP, case.reship.due_at)
+        if case.status is CaseStatus.WATCHING_TRACKING:
+            add(TimerKind.TRACKING_CHECK, case.tracking_check_due_at)
+    if case.status is not CaseStatus.CANCELLED:
+        call = case.follow_up.pending_call if case.follow_up else None
+        if call is not None and case.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+            timers.append(
+                Timer(
+                    name=f"{TimerKind.FOLLOW_UP_CALL.value}_{call.number}",
+                    kind=TimerKind.FOLLOW_UP_CALL,
+                    due_at=call.due_at,
+                    call_number=call.number,
+                    window_ends_at=call.window_ends_at,
+                )
+            )
+        if case.open_question is not None:
+            add(TimerKind.CUSTOMER_QUESTION, case.open_question.report_due_at)
+    return {timer.name: timer for timer in timers}
+
+
+@dataclass(frozen=True)
+class TimerChanges:
+    """What a case change does to its timers: (re)start these, cancel those."""
+
+    start: tuple[Timer, ...] = ()
+    cancel: tuple[str, ...] = ()
+
+
+def timer_changes(before: Case | None, after: Case) -> TimerChanges:
+    """A timer whose deadline did not change is left alone (it keeps the stages it already
+    fired); a new or moved deadline starts afresh; a promise kept or dropped is cancelled."""
+    old = timers_for(before) if before is not None else {}
+    new = timers_for(after)
+    start = tuple(timer for name, timer in sorted(new.items()) if old.get(name) != timer)
+    cancel = tuple(sorted(name for name in old if name not in new))
+    return TimerChanges(start=start, cancel=cancel)
+
+
+# -- firing ------------------------------------------------------------------------------
+
+Audience = Literal["owner", "managers", "supervisors", "customer"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Someone to tell: the case owner (or the service centre when nobody owns the case),
+    the managers (supervisors and service directors), the supervisors, or the customer."""
+
+    to: Audience
+    template: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Firing:
+    notices: tuple[Notice, ...]
+    next_stage_at: datetime | None  # None: this timer is done
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """A timer as the sweep finds it: which case, which timer, which stage, since when."""
+
+    case_id: str
+    name: str
+    stage: int
+    fire_at: datetime
+
+
+# A timer fired this long after its time counts as late (the sweep was down).
+LATE_AFTER = timedelta(minutes=15)
+
+
+def is_late(due: DueTimer, now: datetime) -> bool:
+    return now - due.fire_at > LATE_AFTER
+
+
+def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing | None:
+    """What firing this stage of this timer does, or None when the case no longer holds
+    the timer (it was kept or moved meanwhile: nothing to tell anyone)."""
+    timer = timers_for(case).get(due.name)
+    if timer is None:
+        return None
+    values = {
+        "timer": timer.kind.value,
+        "due_at": timer.due_at.isoformat(),
+        "late": "yes" if is_late(due, now) else "",
+    }
+    if timer.kind is TimerKind.FOLLOW_UP_CALL:
+        if due.stage == 0:
+            call = case.follow_up.pending_call if case.follow_up else None
+            first_try = call is not None and call.attempts == 0
+            notices = (Notice("customer", "satisfaction_survey"),) if first_try else ()
+            return Firing(notices, next_stage_at=timer.window_ends_at)
+        values["call_number"] = str(timer.call_number)
+        return Firing((Notice("owner", "follow_up_call_overdue", values),), None)
+    if timer.kind is TimerKind.CUSTOMER_QUESTION:
+        assert case.open_question is not None
+        values["question"] = case.open_question.text
+        return Firing((Notice("supervisors", "question_unanswered", values),), None)
+    if due.stage == 0:
+        escalate_at = policies.deadline(timer.due_at, policies.service_levels.escalate_after)
+        return Firing((Notice("owner", "deadline_missed", values),), escalate_at)
+    return Firing((Notice("managers", "deadline_escalated", values),), None)
