@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice.app import Chalice, Rate, Request, Response
+from chalice.app import Chalice, Cron, Rate, Request, Response
 
 if TYPE_CHECKING:
     from chalicelib.domain.case import Case, Channel, Language
@@ -688,6 +688,40 @@ def follow_up_calls(staff: Any) -> Response:
     return _json(200, {"calls": calls})
 
 
+@app.route("/api/staff/reports/monthly/{month}", methods=["GET"])
+@staff_api
+def monthly_report(staff: Any, month: str) -> Response:
+    """The monthly statistics workbook of a past or the current month (YYYY-MM), rebuilt
+    now from the cases: a short-lived download link and the headline figures."""
+    from chalicelib import bootstrap
+    from chalicelib.services.reports import (
+        BadMonth,
+        build_monthly_workbook,
+        monthly_file_key,
+        parse_month,
+    )
+    from chalicelib.settings import get_policies, get_settings
+
+    try:
+        first = parse_month(month)
+    except BadMonth as bad:
+        return _errors(400, [{"field": "month", "message": str(bad)}])
+    if first > bootstrap.now().date():
+        return _errors(400, [{"field": "month", "message": "that month has not begun"}])
+    files = bootstrap.report_files()
+    stats, _ = build_monthly_workbook(
+        bootstrap.case_store(), files, get_settings(), get_policies(), first
+    )
+    return _json(200, {
+        "month": f"{first:%Y-%m}",
+        "download_url": files.link(monthly_file_key(first), f"service-report-{first:%Y-%m}.xlsx"),
+        "expires_in_seconds": 600,
+        "opened": stats.opened,
+        "resolved": stats.resolved,
+        "closed": stats.closed,
+    }, NO_STORE)
+
+
 @app.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
     from chalicelib.web.openapi import openapi_document
@@ -706,7 +740,8 @@ def send_outbox(event: Any) -> dict[str, int]:
     from chalicelib.settings import get_settings
 
     report = drain_outbox(
-        bootstrap.case_store(), bootstrap.mailer(), get_settings(), bootstrap.now()
+        bootstrap.case_store(), bootstrap.mailer(), get_settings(), bootstrap.now(),
+        attachment=bootstrap.report_files().get,
     )
     if report.sent or report.retried or report.failed:
         app.log.info("outbox: %s", report)
@@ -734,3 +769,35 @@ def sweep_timers(event: Any) -> dict[str, int]:
     if report.due:
         app.log.info("sweep: %s", report.as_dict())
     return report.as_dict()
+
+
+@app.schedule(Cron(30, 0, "*", "*", "?", "*"))
+def daily_summary(event: Any) -> dict[str, Any]:
+    """Yesterday's summary to the service centre (00:30 UTC: 08:30 in China), once."""
+    from chalicelib import bootstrap
+    from chalicelib.services.reports import send_daily_summary
+    from chalicelib.settings import get_policies, get_settings
+
+    sent = send_daily_summary(
+        bootstrap.case_store(), get_settings(), get_policies(), bootstrap.now()
+    )
+    if sent.sent:
+        app.log.info("daily summary %s to %d", sent.name, sent.recipients)
+    return {"sent": int(sent.sent), "recipients": sent.recipients}
+
+
+@app.schedule(Cron(0, 1, "1-5", "*", "?", "*"))
+def monthly_report_mail(event: Any) -> dict[str, Any]:
+    """Last month's statistics workbook to the managers by the 5th: tried each morning of
+    the 1st to the 5th, sent once."""
+    from chalicelib import bootstrap
+    from chalicelib.services.reports import send_monthly_report
+    from chalicelib.settings import get_policies, get_settings
+
+    sent = send_monthly_report(
+        bootstrap.case_store(), bootstrap.report_files(), get_settings(), get_policies(),
+        bootstrap.now(),
+    )
+    if sent.sent:
+        app.log.info("monthly report %s to %d", sent.name, sent.recipients)
+    return {"sent": int(sent.sent), "recipients": sent.recipients}

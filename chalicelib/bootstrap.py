@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamodb import DynamoCaseStore
 from chalicelib.adapters.photos import S3PhotoStore
+from chalicelib.adapters.report_files import S3ReportFiles
 from chalicelib.adapters.ses import SesMailer
 from chalicelib.settings import get_settings, policies_from
 
@@ -28,6 +29,11 @@ def mailer() -> SesMailer:
 @lru_cache(maxsize=1)
 def photo_store() -> S3PhotoStore:
     return S3PhotoStore(get_settings().photo_bucket)
+
+
+@lru_cache(maxsize=1)
+def report_files() -> S3ReportFiles:
+    return S3ReportFiles(get_settings().photo_bucket)
 
 
 def check_configuration() -> None:
@@ -57,3 +63,4 @@ def reset() -> None:
     case_store.cache_clear()
     mailer.cache_clear()
     photo_store.cache_clear()
+    report_files.cache_clear()

@@ -5,6 +5,9 @@
     python -m chalicelib.cli --local staff issue-token ann      # the old token stops working
     python -m chalicelib.cli --local staff revoke ann
     python -m chalicelib.cli check-config --stage prod
+    python -m chalicelib.cli --local report monthly 2026-10 --out october.xlsx
+    python -m chalicelib.cli --local report daily 2026-11-21
+    python -m chalicelib.cli --local sweep                       # fire due timers now
 
 `--local` talks to the running local stack (`make run`); without it the table named by
 SERVICE_DESK_TABLE_NAME in the AWS account of your environment is used. A token is shown
@@ -95,6 +98,53 @@ def _staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from chalicelib import bootstrap
+    from chalicelib.services import reports
+    from chalicelib.settings import get_policies, get_settings
+
+    store, settings, policies = bootstrap.case_store(), get_settings(), get_policies()
+    if args.command == "daily":
+        try:
+            day = datetime.strptime(args.day, "%Y-%m-%d").date()
+        except ValueError:
+            print(f"not a day: {args.day!r} (write it as YYYY-MM-DD)", file=sys.stderr)
+            return 2
+        summary = reports.build_daily_summary(store, policies, day)
+        print("\n".join(summary.lines(settings.default_language.value)))
+        return 0
+    try:
+        month = reports.parse_month(args.month)
+    except reports.BadMonth as bad:
+        print(bad, file=sys.stderr)
+        return 2
+    files = bootstrap.report_files()
+    if args.send:
+        sent = reports.send_monthly_report(
+            store, files, settings, policies, datetime.now(UTC), month=month
+        )
+        print(f"{sent.name}: " + (f"queued for {sent.recipients} recipient(s)" if sent.sent
+                                  else f"not sent ({sent.reason})"))
+    stats, body = reports.build_monthly_workbook(store, files, settings, policies, month)
+    out = Path(args.out or f"service-report-{month:%Y-%m}.xlsx")
+    out.write_bytes(body)
+    print(f"{out}: {stats.opened} opened, {stats.resolved} resolved, {stats.closed} closed "
+          f"in {month:%Y-%m}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from chalicelib import bootstrap
+    from chalicelib.services.sweep import sweep_due_timers
+    from chalicelib.settings import get_policies, get_settings
+
+    report = sweep_due_timers(
+        bootstrap.case_store(), get_settings(), get_policies(), datetime.now(UTC)
+    )
+    print(json.dumps(report.as_dict()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from chalicelib.domain.staff import Role
 
@@ -122,6 +172,23 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("staff_id")
     staff_commands.add_parser("list", help="list the staff")
     staff.set_defaults(run=_staff)
+
+    report = commands.add_parser("report", help="daily summary and monthly statistics")
+    report_commands = report.add_subparsers(dest="command", required=True)
+    daily = report_commands.add_parser("daily", help="print a day's summary (local day)")
+    daily.add_argument("day", help="YYYY-MM-DD")
+    monthly = report_commands.add_parser(
+        "monthly", help="rebuild a month's statistics workbook from the cases"
+    )
+    monthly.add_argument("month", help="YYYY-MM")
+    monthly.add_argument("--out", help="where to write the .xlsx (default: "
+                         "service-report-YYYY-MM.xlsx here)")
+    monthly.add_argument("--send", action="store_true",
+                         help="also e-mail it to the managers, unless it was sent already")
+    report.set_defaults(run=_report)
+
+    sweep = commands.add_parser("sweep", help="fire the timers due now (as the schedule does)")
+    sweep.set_defaults(run=_sweep)
 
     args = parser.parse_args(argv)
     if args.local:

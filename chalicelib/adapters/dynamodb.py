@@ -1097,6 +1097,9 @@ class DynamoCaseStore:
             day += timedelta(days=1)
         return rows
 
+    def report_sent(self, name: str) -> bool:
+        return self._item(f"REPORTSENT#{name}", "REPORTSENT") is not None
+
     def claim_report(self, name: str, outbox: list[OutboxMessage], now: datetime) -> bool:
         """Mark a report as sent and queue its e-mails, once: False if it was already."""
         items: list[Any] = [
