@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         "SERVICE_DESK_MAIL_FROM": MAIL_FROM,
         "SERVICE_DESK_MAIL_DROP_DIR": str(mail_dir),
         "SERVICE_DESK_PUBLIC_BASE_URL": base_url,
+        "SERVICE_DESK_SERVICE_CENTRE_EMAIL": "service-centre@example.com",
     }
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(env)

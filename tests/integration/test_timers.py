@@ -1,0 +1,601 @@
+"""Timers: every promise on a case is kept by the deadline sweep, once.
+
+What the staff notice: a reminder e-mail to the case's owner when a deadline passes (not a
+second earlier), an escalation to the managers ``escalate_after`` (4 business hours) later,
+each exactly once however often the sweep runs, two sweeps race, or a sweep dies half-way;
+and a promise kept in time is never reminded. The clock only moves when told
+(time_machine); the sweep and the outbox sender are called as their schedules call them.
+
+Deadlines are counted on the CN calendar in Asia/Shanghai (09:00-17:30): the times below
+are local Shanghai times, turned into UTC by ``sh``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from chalicelib import bootstrap
+from chalicelib.domain.case import Language
+from chalicelib.domain.staff import Role
+from chalicelib.domain.staff_messages import TIMER_LABELS
+from chalicelib.domain.timers import TimerKind
+from chalicelib.services import staff_desk
+from chalicelib.services.outbox import drain_outbox
+from chalicelib.services.sweep import SweepReport, sweep_due_timers
+from chalicelib.settings import get_policies, get_settings
+from tests.integration.test_staff_api import act, body, call, report
+from tests.integration.test_status_and_mail import mails, text_of
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SECOND = timedelta(seconds=1)
+
+# Staff e-mails are in the company's language (Chinese by default).
+LABELS = TIMER_LABELS[Language.ZH]
+LATE_NOTE = "此提醒发送较晚"
+
+# Who is on duty, with the address their reminders go to.
+OWNER, SUPERVISOR, DIRECTOR = "ann", "sue", "dan"
+EMAILS = {
+    OWNER: "ann@desk.example.com",
+    SUPERVISOR: "sue@desk.example.com",
+    DIRECTOR: "dan@desk.example.com",
+}
+MANAGERS = {EMAILS[SUPERVISOR], EMAILS[DIRECTOR]}
+
+
+def sh(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    """A local Shanghai wall-clock time, as UTC."""
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class Opened:
+    case_id: str
+    case_number: str
+    status_url: str
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    case_id: str
+    text: str
+
+
+class Desk:
+    """The test client, staff with e-mail addresses, and a clock moved only when told."""
+
+    def __init__(self, client: Any, mail_dir: Path) -> None:
+        self.client = client
+        self.mail_dir = mail_dir
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+        self.tokens: dict[str, str] = {}
+        for staff_id, role in ((OWNER, Role.AGENT), (SUPERVISOR, Role.SUPERVISOR),
+                               (DIRECTOR, Role.SERVICE_DIRECTOR)):
+            self.add_staff(staff_id, role, EMAILS[staff_id])
+
+    def add_staff(self, staff_id: str, role: Role, email: str | None) -> str:
+        _, token = staff_desk.add_staff(
+            bootstrap.case_store(), staff_id=staff_id, name=staff_id.title(), role=role,
+            email=email, now=self.now,
+        )
+        self.tokens[staff_id] = token
+        return token
+
+    # -- time --------------------------------------------------------------------------
+
+    @contextmanager
+    def moment(self, when: datetime) -> Iterator[datetime]:
+        """Move the clock to ``when`` (never back) and hold it there."""
+        assert when >= self.now, f"the clock only moves forward ({when} < {self.now})"
+        self.now = when
+        with time_machine.travel(when, tick=False):
+            yield when
+
+    # -- cases -------------------------------------------------------------------------
+
+    def report(self, when: datetime, **complaint: Any) -> Opened:
+        with self.moment(when):
+            receipt = report(self.client, **complaint)
+        return Opened(receipt["case_id"], receipt["case_number"], receipt["status_url"])
+
+    def read(self, case: Opened, staff_id: str = OWNER) -> dict[str, Any]:
+        response = call(self.client, "get", f"/api/staff/cases/{case.case_id}",
+                        self.tokens[staff_id])
+        assert response.status_code == 200, response.body
+        read: dict[str, Any] = body(response)
+        return read
+
+    def act(self, case: Opened, when: datetime, action: str,
+            params: dict[str, Any] | None = None, staff_id: str = OWNER) -> Any:
+        """Take the action on the version just read; returns the response."""
+        with self.moment(when):
+            version = self.read(case, staff_id)["case"]["version"]
+            return act(self.client, self.tokens[staff_id], case.case_id, action, version,
+                       params)
+
+    def do(self, case: Opened, when: datetime, action: str,
+           params: dict[str, Any] | None = None, staff_id: str = OWNER) -> dict[str, Any]:
+        response = self.act(case, when, action, params, staff_id)
+        assert response.status_code == 200, (action, response.status_code, response.body)
+        changed: dict[str, Any] = body(response)["case"]
+        return changed
+
+    def timer(self, case: Opened, name: str) -> dict[str, Any] | None:
+        return next((t for t in self.read(case)["timers"] if t["name"] == name), None)
+
+    # -- the schedules -----------------------------------------------------------------
+
+    def sweep(self, when: datetime) -> SweepReport:
+        with self.moment(when):
+            return sweep_due_timers(bootstrap.case_store(), get_settings(), get_policies(),
+                                    when)
+
+    def drain(self, when: datetime | None = None) -> None:
+        with self.moment(when or self.now):
+            drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), self.now)
+
+    def sweep_and_send(self, when: datetime) -> SweepReport:
+        """The sweep at ``when``, then the outbox sender right after it."""
+        swept = self.sweep(when)
+        self.drain()
+        return swept
+
+    # -- what arrived ------------------------------------------------------------------
+
+    def inbox(self) -> list[Mail]:
+        return [mail_of(m) for m in mails(self.mail_dir)]
+
+    def received(self, case: Opened, subject_part: str) -> Counter[str]:
+        """How many e-mails about this case with this in their subject each address got."""
+        return Counter(
+            m.to for m in self.inbox()
+            if m.case_id == case.case_id and subject_part in m.subject
+        )
+
+    def queued(self, case: Opened) -> Counter[str]:
+        """The case's outbox as the staff read shows it: messages per template."""
+        return Counter(e["template"] for e in self.read(case)["emails"])
+
+
+def mail_of(message: EmailMessage) -> Mail:
+    return Mail(
+        to=message["To"].addresses[0].addr_spec,
+        subject=str(message["Subject"]),
+        case_id=str(message["X-Case-Id"]),
+        text=text_of(message),
+    )
+
+
+def missed(kind: TimerKind) -> str:
+    """The subject of the reminder to the owner (deadline_missed)."""
+    return f"已超期（{LABELS[kind]}）"
+
+
+def escalated(kind: TimerKind) -> str:
+    """The subject of the escalation to the managers (deadline_escalated)."""
+    return f"超期仍未处理（{LABELS[kind]}）"
+
+
+QUESTION_UNANSWERED = "客户问题仍未答复"
+
+
+@pytest.fixture
+def desk(client: Any, aws: Path) -> Desk:
+    return Desk(client, aws)
+
+
+def ann(**overrides: Any) -> dict[str, Any]:
+    return {"customer": {"name": "Ann Lee", "email": "ann.lee@example.com",
+                         "phone": "+86 138 0013 8000"},
+            "language": "en", **overrides}
+
+
+# -- scenarios: each brings a case to one timer -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    kind: TimerKind
+    setup: Callable[[Desk], Opened]
+    due: datetime  # when the promise falls due (and the reminder goes out)
+    escalate: datetime | None  # when the managers hear of it; None: no escalation
+    first_notice: str  # subject of the first e-mail
+    first_to: frozenset[str]  # who gets it
+
+
+def _first_reply(desk: Desk) -> Opened:
+    # Friday 9 October 2026, 17:00: half an hour of business left; Saturday 10 October is
+    # a make-up working day (调休), so the reply is due Saturday 09:30, not Monday.
+    case = desk.report(sh(2026, 10, 9, 17, 0), **ann())
+    desk.do(case, sh(2026, 10, 9, 17, 1), "assign_owner", {"owner": OWNER})  # no reply
+    return case
+
+
+def _resolve(desk: Desk) -> Opened:
+    # Wednesday 30 September, before National Day (1-7 October): 5 working days are
+    # Thu 8, Fri 9, Sat 10 (调休), Mon 12 and Tue 13 October, due at the close.
+    case = desk.report(sh(2026, 9, 30, 10, 0), **ann())
+    desk.do(case, sh(2026, 9, 30, 10, 1), "assign_owner", {"owner": OWNER})
+    desk.do(case, sh(2026, 9, 30, 10, 2), "message_customer", {"text": "We are on it."})
+    return case
+
+
+def _opened_and_owned(desk: Desk, **complaint: Any) -> Opened:
+    case = desk.report(sh(2026, 6, 1, 10, 0), **ann(**complaint))  # Monday 1 June
+    desk.do(case, sh(2026, 6, 1, 10, 1), "assign_owner", {"owner": OWNER})
+    return case
+
+
+def _photos(desk: Desk) -> Opened:
+    case = _opened_and_owned(desk)
+    desk.do(case, sh(2026, 6, 1, 10, 2), "request_photos")
+    return case
+
+
+def _refund_request(desk: Desk) -> Opened:
+    case = _opened_and_owned(desk, kind="order_cancel")
+    desk.do(case, sh(2026, 6, 1, 10, 2), "decide_resolution",
+            {"items": [{"remedy": "full_refund", "amount": "99.00"}]})
+    return case
+
+
+def _refund_posting(desk: Desk) -> Opened:
+    # Submitted Thursday 4 June: 2 working days are Friday 5 and Monday 8 June.
+    case = desk.report(sh(2026, 6, 4, 10, 0), **ann(kind="order_cancel"))
+    desk.do(case, sh(2026, 6, 4, 10, 1), "assign_owner", {"owner": OWNER})
+    desk.do(case, sh(2026, 6, 4, 10, 2), "decide_resolution",
+            {"items": [{"remedy": "full_refund", "amount": "99.00"}]})
+    desk.do(case, sh(2026, 6, 4, 10, 3), "submit_refund_request", {"method": "paypal"})
+    return case
+
+
+def _reship(desk: Desk) -> Opened:
+    case = _opened_and_owned(desk, kind="not_received")
+    desk.do(case, sh(2026, 6, 1, 10, 2), "decide_resolution", {"items": [{"remedy": "reship"}]})
+    return case
+
+
+def _tracking_check(desk: Desk) -> Opened:
+    case = _opened_and_owned(desk, kind="not_received")
+    desk.do(case, sh(2026, 6, 1, 10, 2), "explain_tracking")
+    return case
+
+
+def _customer_question(desk: Desk) -> Opened:
+    case = _opened_and_owned(desk, kind="order_change")
+    desk.do(case, sh(2026, 6, 1, 10, 2), "change_address", {"address": "1 New Road"})
+    # The first follow-up call is due 3 days after the resolution.
+    desk.do(case, sh(2026, 6, 4, 11, 0), "record_follow_up_call",
+            {"outcome": "question", "question": "Can I get the invoice as a PDF?"})
+    return case
+
+
+SCENARIOS = [
+    Scenario(TimerKind.FIRST_REPLY, _first_reply, sh(2026, 10, 10, 9, 30),
+             sh(2026, 10, 10, 13, 30), missed(TimerKind.FIRST_REPLY),
+             frozenset({EMAILS[OWNER]})),
+    # Escalated 4 business hours after the close of Tuesday: Wednesday 13:00.
+    Scenario(TimerKind.RESOLVE, _resolve, sh(2026, 10, 13, 17, 30), sh(2026, 10, 14, 13, 0),
+             missed(TimerKind.RESOLVE), frozenset({EMAILS[OWNER]})),
+    Scenario(TimerKind.PHOTOS, _photos, sh(2026, 6, 4, 10, 2), sh(2026, 6, 4, 14, 2),
+             missed(TimerKind.PHOTOS), frozenset({EMAILS[OWNER]})),
+    Scenario(TimerKind.REFUND_REQUEST, _refund_request, sh(2026, 6, 4, 10, 2),
+             sh(2026, 6, 4, 14, 2), missed(TimerKind.REFUND_REQUEST),
+             frozenset({EMAILS[OWNER]})),
+    Scenario(TimerKind.REFUND_POSTING, _refund_posting, sh(2026, 6, 8, 17, 30),
+             sh(2026, 6, 9, 13, 0), missed(TimerKind.REFUND_POSTING),
+             frozenset({EMAILS[OWNER]})),
+    Scenario(TimerKind.RESHIP, _reship, sh(2026, 6, 4, 10, 2), sh(2026, 6, 4, 14, 2),
+             missed(TimerKind.RESHIP), frozenset({EMAILS[OWNER]})),
+    # Due on Saturday 6 June (5 calendar days); escalated 4 business hours later, which
+    # is Monday 8 June 13:00.
+    Scenario(TimerKind.TRACKING_CHECK, _tracking_check, sh(2026, 6, 6, 10, 2),
+             sh(2026, 6, 8, 13, 0), missed(TimerKind.TRACKING_CHECK),
+             frozenset({EMAILS[OWNER]})),
+    # A question from a call goes to the supervisors after 2 days; nothing goes further.
+    Scenario(TimerKind.CUSTOMER_QUESTION, _customer_question, sh(2026, 6, 6, 11, 0), None,
+             QUESTION_UNANSWERED, frozenset({EMAILS[SUPERVISOR]})),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.kind.value for s in SCENARIOS])
+def test_a_missed_deadline_is_reminded_once_on_time_then_escalated_once(
+    desk: Desk, scenario: Scenario
+) -> None:
+    case = scenario.setup(desk)
+    timer = desk.timer(case, scenario.kind.value)
+    assert timer is not None
+    assert at(timer["due_at"]) == scenario.due
+
+    def first() -> Counter[str]:
+        return desk.received(case, scenario.first_notice)
+
+    # One second early: nothing.
+    desk.sweep_and_send(scenario.due - SECOND)
+    assert first() == Counter()
+    # At the deadline: the reminder, once; the next sweeps add nothing.
+    desk.sweep_and_send(scenario.due)
+    assert first() == Counter(scenario.first_to)
+    desk.sweep_and_send(scenario.due + timedelta(minutes=5))
+    assert first() == Counter(scenario.first_to)
+    timer = desk.timer(case, scenario.kind.value)
+    assert timer is not None
+    assert [(f["stage"], at(f["at"]), f["late"]) for f in timer["fired"]] == [
+        (0, scenario.due, False)
+    ]
+
+    if scenario.escalate is None:
+        desk.sweep_and_send(scenario.due + timedelta(days=3))
+        assert first() == Counter(scenario.first_to)
+        assert [m.to for m in desk.inbox() if m.case_id == case.case_id
+                and "超期" in m.subject] == []
+        return
+
+    def up() -> Counter[str]:
+        return desk.received(case, escalated(scenario.kind))
+
+    assert at(timer["next_fire_at"]) == scenario.escalate
+    desk.sweep_and_send(scenario.escalate - SECOND)
+    assert up() == Counter()
+    desk.sweep_and_send(scenario.escalate)
+    assert up() == Counter(MANAGERS)
+    desk.sweep_and_send(scenario.escalate + timedelta(minutes=5))
+    desk.sweep_and_send(scenario.escalate + timedelta(days=1))
+    assert up() == Counter(MANAGERS)
+    assert first() == Counter(scenario.first_to)
+    timer = desk.timer(case, scenario.kind.value)
+    assert timer is not None
+    assert [f["stage"] for f in timer["fired"]] == [0, 1]
+    assert timer["next_fire_at"] is None
+    # What the owner read: which case, which deadline, when (local time).
+    [reminder] = [m for m in desk.inbox() if m.case_id == case.case_id
+                  and scenario.first_notice in m.subject]
+    assert case.case_number in reminder.subject
+    local_due = scenario.due.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    assert f"{local_due} (Asia/Shanghai)" in reminder.text
+    assert LATE_NOTE not in reminder.text
+
+
+def test_a_kept_promise_cancels_its_timer_and_is_never_reminded(desk: Desk) -> None:
+    case = _refund_request(desk)
+    due = sh(2026, 6, 4, 10, 2)
+    assert desk.timer(case, "refund_request") is not None
+
+    desk.do(case, due - timedelta(hours=1), "submit_refund_request", {"method": "paypal"})
+
+    assert desk.timer(case, "refund_request") is None
+    # What is due now is finance's posting (2 working days: Fri 5 and Mon 8 June).
+    posting = desk.timer(case, "refund_posting")
+    assert posting is not None and at(posting["due_at"]) == sh(2026, 6, 8, 17, 30)
+    for when in (due, due + timedelta(hours=4), due + timedelta(days=1)):
+        desk.sweep_and_send(when)
+    assert desk.received(case, missed(TimerKind.REFUND_REQUEST)) == Counter()
+    assert desk.received(case, escalated(TimerKind.REFUND_REQUEST)) == Counter()
+    assert "deadline_missed" not in desk.queued(case)
+
+
+def test_a_promise_kept_after_the_reminder_is_not_escalated(desk: Desk) -> None:
+    case = _reship(desk)
+    due = sh(2026, 6, 4, 10, 2)
+    desk.sweep_and_send(due)
+    assert desk.received(case, missed(TimerKind.RESHIP)) == Counter({EMAILS[OWNER]: 1})
+
+    desk.do(case, due + timedelta(hours=1), "reship", {"tracking_no": "SF1", "carrier": "SF"})
+    desk.sweep_and_send(sh(2026, 6, 4, 14, 2))
+    desk.sweep_and_send(sh(2026, 6, 5, 10, 0))
+
+    assert desk.received(case, escalated(TimerKind.RESHIP)) == Counter()
+    assert desk.timer(case, "reship") is None
+
+
+def test_a_deadline_of_a_case_nobody_owns_goes_to_the_service_centre(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SERVICE_DESK_SERVICE_CENTRE_EMAIL", "centre@desk.example.com")
+    bootstrap.reset()
+    case = desk.report(sh(2026, 6, 1, 10, 0), **ann(kind="not_received"))
+    desk.do(case, sh(2026, 6, 1, 10, 2), "decide_resolution", {"items": [{"remedy": "reship"}]})
+
+    desk.sweep_and_send(sh(2026, 6, 4, 10, 2))
+
+    assert desk.received(case, missed(TimerKind.RESHIP)) == Counter(
+        {"centre@desk.example.com": 1}
+    )
+
+
+# -- catching up after downtime -------------------------------------------------------------
+
+
+def test_a_timer_due_during_an_outage_fires_at_the_next_sweep_once_marked_late(
+    desk: Desk,
+) -> None:
+    case = _photos(desk)
+    due = sh(2026, 6, 4, 10, 2)
+    desk.sweep_and_send(due - timedelta(minutes=5))  # the last sweep before the outage
+
+    back = due + timedelta(days=2)  # two days without a sweep
+    swept = desk.sweep_and_send(back)
+
+    assert swept.late >= 1
+    [reminder] = [m for m in desk.inbox() if m.case_id == case.case_id
+                  and missed(TimerKind.PHOTOS) in m.subject]
+    assert reminder.to == EMAILS[OWNER]
+    assert LATE_NOTE in reminder.text
+    timer = desk.timer(case, "photos")
+    assert timer is not None
+    assert timer["fired"][0] == {"stage": 0, "at": back.isoformat(), "late": True}
+
+    desk.sweep_and_send(back + timedelta(minutes=5))
+    desk.sweep_and_send(back + timedelta(minutes=10))
+    assert desk.received(case, missed(TimerKind.PHOTOS)) == Counter({EMAILS[OWNER]: 1})
+    # The escalation, overdue as well by then, follows once, also marked late.
+    assert desk.received(case, escalated(TimerKind.PHOTOS)) == Counter(MANAGERS)
+    [up, *_] = [m for m in desk.inbox() if m.case_id == case.case_id
+                and escalated(TimerKind.PHOTOS) in m.subject]
+    assert LATE_NOTE in up.text
+
+
+# -- two sweeps at once, and a sweep that dies ----------------------------------------------
+
+
+def _three_overdue_cases(desk: Desk) -> tuple[list[Opened], datetime]:
+    """Three cases whose refund request is due at the same moment, with nothing else
+    due then."""
+    cases = []
+    for n in range(3):
+        case = desk.report(sh(2026, 6, 1, 10, n), **ann(kind="order_cancel",
+                                                       order_ref=f"SO-{n}"))
+        cases.append(case)
+    for case in cases:
+        desk.do(case, sh(2026, 6, 1, 10, 10), "assign_owner", {"owner": OWNER})
+    for case in cases:
+        desk.do(case, sh(2026, 6, 1, 10, 20), "decide_resolution",
+                {"items": [{"remedy": "full_refund", "amount": "99.00"}]})
+    return cases, sh(2026, 6, 4, 10, 20)
+
+
+def _reminded_once_each(desk: Desk, cases: list[Opened]) -> None:
+    """Every case: one deadline_missed in its outbox, one e-mail to the owner."""
+    for case in cases:
+        assert desk.queued(case)["deadline_missed"] == 1, desk.read(case)["emails"]
+        assert desk.received(case, missed(TimerKind.REFUND_REQUEST)) == Counter(
+            {EMAILS[OWNER]: 1}
+        )
+        timer = desk.timer(case, "refund_request")
+        assert timer is not None and [f["stage"] for f in timer["fired"]] == [0]
+
+
+@pytest.fixture
+def moto_serialised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One request at a time inside moto, as DynamoDB applies each request (and each
+    transaction) atomically; the sweeps themselves still run side by side."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock = threading.Lock()
+    original = BotocoreStubber.__call__
+
+    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", serialised)
+
+
+def test_two_sweeps_at_the_same_moment_queue_each_reminder_once(
+    desk: Desk, moto_serialised: None
+) -> None:
+    cases, due = _three_overdue_cases(desk)
+    store, settings, policies = bootstrap.case_store(), get_settings(), get_policies()
+    barrier = threading.Barrier(2)
+    reports: list[SweepReport] = []
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            barrier.wait(timeout=10)
+            reports.append(sweep_due_timers(store, settings, policies, due))
+        except BaseException as error:  # noqa: BLE001 - reported in the test thread
+            errors.append(error)
+
+    with desk.moment(due):
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert errors == []
+    assert len(reports) == 2
+    assert sum(r.fired for r in reports) == 3
+    desk.drain()
+
+    _reminded_once_each(desk, cases)
+
+
+def test_a_sweep_overtaken_by_another_between_reading_and_writing_fires_nothing(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases, due = _three_overdue_cases(desk)
+    store, settings, policies = bootstrap.case_store(), get_settings(), get_policies()
+    real_fire = store.fire_timer
+    overtaken: list[SweepReport] = []
+
+    def fire_after_the_other_sweep(*args: Any, **kwargs: Any) -> bool:
+        if not overtaken:  # the first sweep has read everything; now the other one runs
+            monkeypatch.setattr(store, "fire_timer", real_fire)
+            overtaken.append(sweep_due_timers(store, settings, policies, due))
+        return real_fire(*args, **kwargs)
+
+    monkeypatch.setattr(store, "fire_timer", fire_after_the_other_sweep)
+    with desk.moment(due):
+        first = sweep_due_timers(store, settings, policies, due)
+    desk.drain()
+
+    assert overtaken[0].fired == 3
+    assert (first.fired, first.lost_races, first.emails) == (0, 3, 0)
+    _reminded_once_each(desk, cases)
+
+
+class SweepDied(Exception):
+    pass
+
+
+def dying(real: Callable[..., bool], *, claims_before: int, after_claim: bool) -> Any:
+    """A fire_timer that lets ``claims_before`` claims through, then dies: before the
+    next claim, or (``after_claim``) right after it is written."""
+    calls = 0
+
+    def fire_timer(*args: Any, **kwargs: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls <= claims_before:
+            return real(*args, **kwargs)
+        if after_claim:
+            real(*args, **kwargs)
+        raise SweepDied(f"at claim {calls}")
+
+    return fire_timer
+
+
+def test_a_sweep_that_dies_half_way_loses_and_repeats_no_reminder(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases, due = _three_overdue_cases(desk)
+    store = bootstrap.case_store()
+    real_fire = store.fire_timer
+
+    # Dies between claims: two timers claimed (their e-mails queued), the third not.
+    monkeypatch.setattr(store, "fire_timer", dying(real_fire, claims_before=2,
+                                                   after_claim=False))
+    with pytest.raises(SweepDied):
+        desk.sweep(due)
+    # The next run dies right after claiming the third, before the outbox is sent.
+    monkeypatch.setattr(store, "fire_timer", dying(real_fire, claims_before=0,
+                                                   after_claim=True))
+    with pytest.raises(SweepDied):
+        desk.sweep(due + timedelta(minutes=5))
+    assert desk.inbox() == [] or all(m.to != EMAILS[OWNER] for m in desk.inbox())
+    # Then everything runs as it should.
+    monkeypatch.setattr(store, "fire_timer", real_fire)
+    again = desk.sweep(due + timedelta(minutes=10))
+    desk.drain()
+
+    assert again.fired == 0  # nothing left to fire: no claim is made twice
+    _reminded_once_each(desk, cases)
