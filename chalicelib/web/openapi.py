@@ -373,6 +373,68 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/staff/follow-up-calls": {
+                "get": {
+                    "summary": "The follow-up calls (回访) due now, longest waiting first: "
+                    "customer, phone, language, case summary. Record each with the action "
+                    "record_follow_up_call.",
+                    "security": bearer,
+                    "responses": {
+                        "200": {"description": "{\"calls\": [...]}",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **staff_errors,
+                    },
+                }
+            },
+            "/api/staff/reports/monthly/{month}": {
+                "get": {
+                    "summary": "The monthly statistics workbook of a month, rebuilt now: a "
+                    "10-minute download link and the headline figures",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "month", "in": "path", "required": True,
+                         "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                         "description": "YYYY-MM, the current month or a past one"}
+                    ],
+                    "responses": {
+                        "200": {"description": "month, download_url, expires_in_seconds, "
+                                "opened, resolved, closed",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "400": _errors("Not a month, or a month still to come."),
+                        **staff_errors,
+                    },
+                }
+            },
+            "/status/{token}/satisfaction": {
+                "get": {
+                    "summary": "The customer's rating form (from the follow-up e-mail). "
+                    "Opening it records nothing.",
+                    "parameters": [TOKEN, LANG],
+                    "responses": {"200": _html("The form, or the thanks."),
+                                  "404": _html("No such case.")},
+                },
+                "post": {
+                    "summary": "Record the customer's rating (1–5) and comment",
+                    "parameters": [TOKEN, LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "rating": {"type": "string", "enum": ["1", "2", "3", "4", "5"]},
+                                "comment": {"type": "string", "maxLength": 2000},
+                            },
+                            "required": ["rating"],
+                        }}},
+                    },
+                    "responses": {
+                        "303": {"description": "Recorded: the thanks at Location."},
+                        "400": _html("The form again, with the problem marked."),
+                        "404": _html("No such case."),
+                        "409": _html("Nothing to rate on this case now."),
+                    },
+                },
+            },
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
