@@ -26,6 +26,8 @@ from chalicelib.services.bounces import FEEDBACK_RANK, Feedback, marks_customer
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from chalicelib.adapters.dynamodb import DynamoCaseStore
+
 logger = logging.getLogger(__name__)
 
 LOOKUP_TTL = timedelta(days=30)
@@ -165,7 +167,7 @@ class MailRecords:
         self.table_name = table_name
 
     @classmethod
-    def of(cls, store: Any) -> MailRecords:
+    def of(cls, store: DynamoCaseStore) -> MailRecords:
         """On the same client and table as a DynamoCaseStore."""
         return cls(store.client, store.table_name)
 

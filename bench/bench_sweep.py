@@ -1,0 +1,715 @@
+"""Deadline-sweep benchmark: prints figures, it is not a timed test.
+
+    .venv/bin/python bench/bench_sweep.py [--timers 100000] [--due 100] [--runs 3]
+
+1. DynamoDB read work of one sweep (``sweep_due_timers``) over a table holding ``--timers``
+   open timers (one per case) of which ``--due`` are due, next to what one Scan of the same
+   table reads. Reads are counted on the store's own boto3 client with botocore
+   ``after-call`` handlers: items read by each Query/Scan (ScannedCount) and 1 per item a
+   GetItem returns. moto's ConsumedCapacity is a fixed placeholder (1 per Query/Scan,
+   0.5 per GetItem, whatever the size), so **items read** is the measure; an estimate of
+   DynamoDB's read units from the sizes of the items returned is printed beside it.
+   Target: the sweep reads ≤ 2× the due items. The same with a tenth of the timers (the
+   same number due) shows whether the sweep's reads grow with timers not yet due.
+2. Wall time of one sweep with 100 and with 1,000 due timers, each on a fresh table holding
+   just those timers (and their cases), alternating, medians, and their ratio.
+
+The table comes from the CloudFormation template (local/table.py). Cases and timers are
+loaded with batch_write_item in the store's own layout: one real case is created through
+``DynamoCaseStore.create_case``; its CASE item is cloned with new ids and the case's own
+listing keys, and each TIMER item is the store's ``_timer_item`` for the timer
+``timer_changes`` starts for that case.
+
+moto stand-ins, stated because they change wall times, not what is read:
+- moto answers a Query on a global secondary index by walking every item of the table,
+  so in moto the sweep's Queries slow down with the table size (DynamoDB reads only the
+  index partition). Wall times of part 1 are shown for that reason only.
+- moto's TransactWriteItems deep-copies the whole table for every item of a transaction
+  (its rollback snapshot): at 200,000 items that is seconds per item, hours per sweep.
+  This bench swaps that snapshot for one of the items the transaction touches, rolled
+  back the same way (checked at start-up); the transaction otherwise runs as moto's.
+
+Exit status non-zero only when something breaks (a sweep fires the wrong number, a load
+fails); targets are reported as "target met" / "MISSED". Never talks to AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import math
+import os
+import statistics
+import sys
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "eu-central-1",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+# Before anything creates a boto3 session or client.
+os.environ.update(FAKE_AWS)
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+for _name in [n for n in os.environ if n.startswith("SERVICE_DESK_")]:
+    os.environ.pop(_name)  # the settings below are the bench's own
+
+TABLE = "service-desk-bench-sweep"
+CENTRE = "centre@example.com"
+TARGET_READ_RATIO = 2.0
+# A Tuesday, 14:00 in China: every due timer fell due within the hour before, so each
+# firing's next stage (the escalation, 4 business hours on) is in the future.
+NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
+
+COMPLAINT = {
+    "kind": "wrong_item",
+    "customer": {"name": "王芳", "email": "wang.fang@example.com", "phone": "+86 138 0000 0000"},
+    "order_ref": "SO-2026-1042",
+    "product": "Electric kettle KT-200, red",
+    "serial_no": "KT200-0042-7781",
+    "purchase_date": "2026-01-15",
+    "description": "收到的是蓝色，订的是红色。The kettle delivered is blue; I ordered red. " * 4,
+    "language": "zh",
+}
+
+
+# -- reporting -------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    target: str = "-"
+    verdict: str = "info"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, figure: str, value: str, target: str = "-", verdict: str = "info") -> None:
+        self.rows.append(Row(figure, value, target, verdict))
+
+    def judge(self, figure: str, value: str, target: str, met: bool) -> None:
+        self.add(figure, value, target, "target met" if met else "MISSED")
+
+    def broke(self, what: str, why: str) -> None:
+        self.problems.append(f"{what}: {why}")
+        self.add(what, "-", "-", "FAILED")
+        print(f"  !! {what}: {why}")
+
+    def table(self) -> str:
+        headers = ("figure", "value", "target", "result")
+        cells = [headers] + [(r.figure, r.value, r.target, r.verdict) for r in self.rows]
+        widths = [max(len(c[i]) for c in cells) for i in range(4)]
+        line = "-+-".join("-" * w for w in widths)
+        out = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+        out += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+                for row in cells[1:]]
+        return "\n".join(out)
+
+
+def section(title: str) -> None:
+    print(f"\n== {title} ==", flush=True)
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(min(values))}–{fmt.format(max(values))}"
+
+
+# -- DynamoDB item sizes and read units (DynamoDB's rules, estimated) --------------------
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "N":
+        digits = len(data.lstrip("-").replace(".", "").strip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if kind == "B":
+        return len(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in data)
+    if kind == "NS":
+        return sum(_value_size({"N": n}) for n in data)
+    if kind == "L":
+        return 3 + sum(_value_size(v) + 1 for v in data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in data.items())
+    return len(str(data))
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """Bytes DynamoDB bills for an item: attribute names plus values."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def read_units(total_bytes: int, consistent: bool) -> float:
+    """One read of that many bytes: 4 KB per unit (rounded up, one at least), half for an
+    eventually consistent read."""
+    units = max(1, math.ceil(total_bytes / 4096))
+    return units if consistent else units / 2
+
+
+# -- counting the store's reads ----------------------------------------------------------
+
+READS = ("Query", "Scan", "GetItem", "BatchGetItem")
+INDEX_ENTRY_OVERHEAD = 100  # bytes DynamoDB adds to each item of a secondary index
+
+
+class ReadCounter:
+    """botocore handlers on one client: calls per operation, items read (ScannedCount of a
+    Query or Scan, 1 per item a GetItem returns), moto's ConsumedCapacity, and read units
+    estimated from the sizes of the items returned."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()  # by operation, "Query <index>" for an index
+        self.moto_capacity = 0.0
+        self.estimated_units = 0.0
+        self._params: dict[str, Any] = {}
+
+    def install(self, client: Any) -> None:
+        events = client.meta.events
+        events.register("before-parameter-build.dynamodb", self._on_params)
+        events.register("after-call.dynamodb", self._on_result)
+
+    def _on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in READS:
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        self._params = dict(params)
+
+    def _on_result(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        op = model.name
+        self.calls[op] += 1
+        if op not in READS:
+            return
+        params = self._params
+        consistent = bool(params.get("ConsistentRead"))
+        index = params.get("IndexName")
+        label = f"{op} {index}" if index else f"{op} table"
+        if op in ("Query", "Scan"):
+            returned = parsed.get("Items", [])
+            self.items[label] += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+            overhead = INDEX_ENTRY_OVERHEAD if index else 0
+            size = sum(item_size(i) + overhead for i in returned)
+            self.estimated_units += read_units(size, consistent)
+        elif op == "GetItem":
+            item = parsed.get("Item")
+            self.items[label] += 1 if item else 0
+            self.estimated_units += read_units(item_size(item) if item else 0, consistent)
+        else:  # BatchGetItem (the store does not use it today)
+            for found in parsed.get("Responses", {}).values():
+                self.items[label] += len(found)
+                for item in found:
+                    self.estimated_units += read_units(item_size(item), consistent)
+        capacity = parsed.get("ConsumedCapacity")
+        for entry in capacity if isinstance(capacity, list) else [capacity] if capacity else []:
+            self.moto_capacity += float(entry.get("CapacityUnits", 0))
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.items.clear()
+        self.moto_capacity = 0.0
+        self.estimated_units = 0.0
+
+    @property
+    def items_read(self) -> int:
+        return sum(self.items.values())
+
+    def breakdown(self) -> str:
+        return ", ".join(f"{name} {n}" for name, n in sorted(self.items.items())) or "none"
+
+    def call_breakdown(self) -> str:
+        return ", ".join(f"{name} {n}" for name, n in sorted(self.calls.items())) or "none"
+
+
+# -- moto: a rollback snapshot of the touched items, not of the whole table --------------
+
+
+def patch_moto_transactions() -> None:
+    """moto deep-copies every table a TransactWriteItems names, once per item of the
+    transaction, to roll back on failure. Keep a copy of just the items the transaction
+    touches instead, and put them back the same way on failure."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    backend_class = models.DynamoDBBackend
+    if getattr(backend_class, "_bench_sweep_patched", False):
+        return
+    real_copy = copy
+
+    class TableCopyIsIdentity:
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, Table):
+                return value  # moto's whole-table snapshot: replaced by the one below
+            return real_copy.deepcopy(value, memo)
+
+    models.copy = TableCopyIsIdentity  # type: ignore[attr-defined]
+    original = backend_class.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], Any]] = []
+        for entry in transact_items:
+            try:
+                op = next(iter(entry.values()))
+                table = self.get_table(op["TableName"])
+                if "Key" in op:
+                    key = op["Key"]
+                else:
+                    names = [table.hash_key_attr, table.range_key_attr]
+                    key = {n: op["Item"][n] for n in names if n is not None}
+                before = self.get_item(op["TableName"], key)
+            except Exception:  # let moto's own validation report a malformed item
+                continue
+            saved.append((op["TableName"], key, real_copy.deepcopy(before)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table_name, key, before in reversed(saved):
+                if before is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before.to_json()["Attributes"])
+            raise
+
+    backend_class.transact_write_items = transact_write_items
+    backend_class._bench_sweep_patched = True
+
+
+def check_patched_rollback() -> None:
+    """A cancelled transaction still writes nothing, and undoes an update it made."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(
+            TableName="rollback-check",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                  {"AttributeName": "SK", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                       {"AttributeName": "SK", "KeyType": "RANGE"}],
+        )
+        key = {"PK": {"S": "A"}, "SK": {"S": "A"}}
+        ddb.put_item(TableName="rollback-check", Item={**key, "n": {"N": "1"}})
+        try:
+            ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": "rollback-check", "Key": key,
+                            "UpdateExpression": "SET n = :two",
+                            "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                {"Put": {"TableName": "rollback-check",
+                         "Item": {"PK": {"S": "B"}, "SK": {"S": "B"}}}},
+                {"Put": {"TableName": "rollback-check",
+                         "Item": {"PK": {"S": "C"}, "SK": {"S": "C"}},
+                         "ConditionExpression": "attribute_exists(PK)"}},
+            ])
+        except ddb.exceptions.TransactionCanceledException:
+            pass
+        else:
+            raise RuntimeError("the failing transaction went through")
+        after = ddb.get_item(TableName="rollback-check", Key=key)["Item"]["n"]["N"]
+        written = ddb.scan(TableName="rollback-check")["Count"]
+        if after != "1" or written != 1:
+            raise RuntimeError(f"rollback broken: n={after}, {written} items")
+
+
+# -- loading cases and timers ------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    timers: int
+    due: int
+    items_written: int
+    seconds: float
+
+
+class Fixture:
+    """Settings, policies, the template case (created through the store), two staff."""
+
+    def __init__(self) -> None:
+        from chalicelib.domain.case import Channel, Complaint, Language, open_case
+        from chalicelib.domain.policies import Policies
+        from chalicelib.domain.staff import Role, StaffMember
+        from chalicelib.settings import Settings
+
+        self.policies = Policies()
+        self.staff = [
+            StaffMember(staff_id="agent-li", name="李娜", role=Role.AGENT,
+                        email="li.na@example.com"),
+            StaffMember(staff_id="supervisor-zhang", name="张伟", role=Role.SUPERVISOR,
+                        email="zhang.wei@example.com"),
+        ]
+        created = NOW - timedelta(hours=3)
+        case, event = open_case(
+            Complaint.model_validate(COMPLAINT),
+            case_id=uuid.uuid4().hex,
+            case_number="AS000001",
+            language=Language.ZH,
+            channel=Channel.WEB,
+            now=created,
+            first_reply_due_at=NOW + timedelta(days=30),
+        )
+        self.case = case.model_copy(update={"owner": self.staff[0].staff_id})
+        self.event = event
+        self.settings_for: Callable[[str], Settings] = lambda table: Settings(
+            table_name=table, service_centre_email=CENTRE
+        )
+
+
+def case_timer(case: Any) -> Any:
+    """The one timer the store starts for a new case like ours (its first reply)."""
+    from chalicelib.domain.timers import timer_changes
+
+    started = timer_changes(None, case).start
+    if len(started) != 1:
+        raise RuntimeError(f"expected one timer per case, the store starts {started}")
+    return started[0]
+
+
+def new_store(table: str) -> Any:
+    from chalicelib.adapters.dynamodb import DynamoCaseStore
+
+    return DynamoCaseStore(table)
+
+
+def seed(store: Any, fixture: Fixture) -> dict[str, Any]:
+    """Two staff members and one real case through the store; returns the case's CASE
+    item as the store wrote it (the template every other case is cloned from)."""
+    from chalicelib.adapters.dynamodb import _listing_keys, from_item
+    from chalicelib.services.ports import NewCase
+
+    for member in fixture.staff:
+        store.add_staff(member, uuid.uuid4().hex, NOW)
+    case = fixture.case
+    store.create_case(
+        NewCase(case=case, event=fixture.event, status_token=uuid.uuid4().hex,
+                links_base="https://help.example.com"),
+        NOW - timedelta(hours=3),
+    )
+    raw = store.client.get_item(
+        TableName=store.table_name,
+        Key={"PK": {"S": f"CASE#{case.case_id}"}, "SK": {"S": "CASE"}},
+        ConsistentRead=True,
+    )["Item"]
+    timer = store.client.get_item(
+        TableName=store.table_name,
+        Key={"PK": {"S": f"CASE#{case.case_id}"}, "SK": {"S": f"TIMER#{case_timer(case).name}"}},
+        ConsistentRead=True,
+    )["Item"]
+    # The clones below are only as real as these two checks.
+    if timer != store._timer_item(case, case_timer(case)):
+        raise RuntimeError("the store's TIMER item differs from _timer_item(case, timer)")
+    values = from_item(raw)
+    listing = {k: v for k, v in _listing_keys(case).items() if v is not None}
+    if {k: values.get(k) for k in listing} != listing:
+        raise RuntimeError("the store's CASE item differs from _listing_keys(case)")
+    return values
+
+
+def load(store: Any, fixture: Fixture, template: dict[str, Any], timers: int, due: int,
+         loader: Any) -> Loaded:
+    """``timers`` cases with one timer each (the template case counts as one, not due):
+    ``due`` of them fell due in the hour before NOW, the rest fall due within 60 days."""
+    from chalicelib.adapters.dynamodb import _listing_keys, to_item
+    from chalicelib.domain.case import format_case_number
+
+    started = time.perf_counter()
+    batch: list[dict[str, Any]] = []
+    written = 0
+
+    def put(item: dict[str, Any]) -> None:
+        nonlocal written
+        batch.append({"PutRequest": {"Item": item}})
+        if len(batch) == 25:
+            flush()
+
+    def flush() -> None:
+        nonlocal written
+        pending: dict[str, Any] = {store.table_name: list(batch)}
+        batch.clear()
+        while pending:
+            response = loader.batch_write_item(RequestItems=pending)
+            written += sum(len(v) for v in pending.values())
+            pending = response.get("UnprocessedItems") or {}
+            written -= sum(len(v) for v in pending.values())
+
+    to_create = timers - 1
+    for i in range(to_create):
+        if i < due:  # spread over the hour before NOW, oldest first
+            due_at = NOW - timedelta(seconds=3600 * (due - i) / (due + 1))
+        else:
+            due_at = NOW + timedelta(minutes=10 + (i * 7919) % (60 * 24 * 60))
+        case = fixture.case.model_copy(update={
+            "case_id": uuid.uuid4().hex,
+            "case_number": format_case_number(i + 2, "AS"),
+            "first_reply_due_at": due_at,
+        })
+        put(to_item({
+            **template,
+            "PK": f"CASE#{case.case_id}",
+            "case": case.model_dump(mode="json"),
+            **_listing_keys(case),
+        }))
+        put(store._timer_item(case, case_timer(case)))
+    if batch:
+        flush()
+    return Loaded(timers=timers, due=due, items_written=written,
+                  seconds=time.perf_counter() - started)
+
+
+@contextmanager
+def table_with_timers(timers: int, due: int, fixture: Fixture,
+                      quiet: bool = False) -> Iterator[tuple[Any, Loaded]]:
+    """A fresh moto table holding the timers; yields the store (its client not yet
+    counted) and what was loaded."""
+    import boto3
+    from moto import mock_aws
+
+    from local.table import create_table
+
+    with mock_aws():
+        loader = boto3.session.Session().client("dynamodb")
+        create_table(loader, TABLE)
+        store = new_store(TABLE)
+        template = seed(store, fixture)
+        loaded = load(store, fixture, template, timers, due, loader)
+        if not quiet:
+            print(f"  loaded {timers:,} timers ({due:,} due) as {loaded.items_written:,} "
+                  f"items with batch_write_item in {loaded.seconds:.1f} s "
+                  f"({loaded.items_written / loaded.seconds:,.0f} items/s)", flush=True)
+        try:
+            yield store, loaded
+        finally:
+            del store, loader
+            gc.collect()
+
+
+def run_sweep(store: Any, fixture: Fixture) -> tuple[Any, float]:
+    from chalicelib.services.sweep import sweep_due_timers
+
+    gc.collect()
+    started = time.perf_counter()
+    report = sweep_due_timers(store, fixture.settings_for(store.table_name),
+                              fixture.policies, NOW)
+    return report, time.perf_counter() - started
+
+
+def check_sweep(report: Any, due: int) -> None:
+    if (report.due, report.fired, report.lost_races, report.emails) != (due, due, 0, due):
+        raise RuntimeError(f"sweep over {due} due timers reported {report.as_dict()}")
+
+
+def scan_table(table: str) -> tuple[int, int, float]:
+    """One full Scan (paginated, Select=COUNT: what it reads, not the 100 MB it would
+    return): items read and pages; and DynamoDB's read units for it, estimated from the
+    sizes of every item (read from moto's backend, not through the API)."""
+    import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    ddb = boto3.session.Session().client("dynamodb")
+    scanned = pages = 0
+    for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"):
+        scanned += int(page["ScannedCount"])
+        pages += 1
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][FAKE_AWS["AWS_DEFAULT_REGION"]]
+    total = sum(item_size(item.to_json()["Attributes"])
+                for item in backend.get_table(table).all_items())
+    return scanned, pages, read_units(total, consistent=False)
+
+
+# -- 1. read work of one sweep vs a Scan --------------------------------------------------
+
+
+@dataclass
+class SweepReads:
+    timers: int
+    due: int
+    items_read: int
+    breakdown: str
+    calls: str
+    moto_capacity: float
+    estimated_units: float
+    seconds: float
+    scanned: int = 0
+    scan_pages: int = 0
+    scan_units: float = 0.0
+
+
+def measure_reads(timers: int, due: int, fixture: Fixture, scan: bool) -> SweepReads:
+    with table_with_timers(timers, due, fixture) as (store, _):
+        counter = ReadCounter()
+        counter.install(store.client)
+        report, seconds = run_sweep(store, fixture)
+        check_sweep(report, due)
+        reads = SweepReads(
+            timers=timers, due=due, items_read=counter.items_read,
+            breakdown=counter.breakdown(), calls=counter.call_breakdown(),
+            moto_capacity=counter.moto_capacity, estimated_units=counter.estimated_units,
+            seconds=seconds,
+        )
+        print(f"  sweep: {report.as_dict()} in {seconds:.2f} s")
+        print(f"    items read {reads.items_read} ({reads.breakdown}); calls {reads.calls}")
+        print(f"    moto ConsumedCapacity {reads.moto_capacity:g} (placeholder: 1 per "
+              f"Query, 0.5 per GetItem); estimated read units {reads.estimated_units:g}")
+        if scan:
+            started = time.perf_counter()
+            reads.scanned, reads.scan_pages, reads.scan_units = scan_table(store.table_name)
+            print(f"  full Scan: {reads.scanned:,} items read in {reads.scan_pages} page(s), "
+                  f"estimated read units {reads.scan_units:,.0f} "
+                  f"({time.perf_counter() - started:.1f} s)")
+        return reads
+
+
+def measure_sweep_reads(report: Report, timers: int, due: int, fixture: Fixture) -> None:
+    small = max(due + 1, timers // 10)
+    results: list[SweepReads] = []
+    for total in (small, timers):
+        print(f"  -- {total:,} timers, {due} due", flush=True)
+        results.append(measure_reads(total, due, fixture, scan=total == timers))
+    few, many = results
+    ratio_due = many.items_read / due
+    ratio_scan = many.items_read / many.scanned
+    units_scan = many.estimated_units / many.scan_units
+    print(f"\n  {'':34}{few.timers:>12,}{many.timers:>12,}  timers")
+    for label, a, b in (
+        ("due timers", few.due, many.due),
+        ("items read by the sweep", few.items_read, many.items_read),
+        ("estimated read units of the sweep", few.estimated_units, many.estimated_units),
+        ("sweep wall time in moto (s)", f"{few.seconds:.2f}", f"{many.seconds:.2f}"),
+    ):
+        print(f"  {label:34}{a:>12}{b:>12}")
+    print(f"  items read by a full Scan: {many.scanned:,}; sweep/due "
+          f"{many.items_read}/{due} = {ratio_due:.2f}×; sweep/Scan {ratio_scan:.5f} "
+          f"(1 : {many.scanned / many.items_read:,.0f}); read units sweep/Scan "
+          f"{many.estimated_units:g}/{many.scan_units:,.0f} = {units_scan:.5f}")
+    per_sweep = many.items_read - 2 * due
+    print(f"  = {2} items per due timer (its index entry, its case) + {per_sweep} per sweep "
+          "(the staff list)" if per_sweep >= 0 else "")
+    report.judge(f"items read by one sweep / due ({many.timers:,} timers, {due} due)",
+                 f"{many.items_read}/{due} = {ratio_due:.2f}×", f"≤ {TARGET_READ_RATIO:g}×",
+                 ratio_due <= TARGET_READ_RATIO)
+    report.add("items read: sweep / full Scan",
+               f"{many.items_read:,} / {many.scanned:,} = {ratio_scan:.5f}")
+    report.add("est. read units: sweep / full Scan",
+               f"{many.estimated_units:g} / {many.scan_units:,.0f} = {units_scan:.5f}")
+    report.judge(f"sweep items read, {few.timers:,} vs {many.timers:,} timers",
+                 f"{few.items_read} vs {many.items_read}", "no growth",
+                 many.items_read <= few.items_read)
+    report.add(f"sweep wall time (moto), {few.timers:,} vs {many.timers:,} timers",
+               f"{few.seconds:.2f} vs {many.seconds:.2f} s (moto walks the table per "
+               "index Query)")
+
+
+# -- 2. wall time, 100 vs 1,000 due --------------------------------------------------------
+
+
+def measure_wall_time(report: Report, runs: int, fixture: Fixture) -> None:
+    sizes = (100, 1000)
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    for round_no in range(runs):
+        order = sizes if round_no % 2 == 0 else tuple(reversed(sizes))
+        for due in order:
+            # Only the due timers (and the template case, not due): a fresh table each run.
+            with table_with_timers(due + 1, due, fixture, quiet=True) as (store, _):
+                result, seconds = run_sweep(store, fixture)
+                check_sweep(result, due)
+                times[due].append(seconds)
+        print(f"  round {round_no + 1}: " + ", ".join(
+            f"{n} due {times[n][-1]:.2f} s" for n in sizes), flush=True)
+    med = {n: statistics.median(times[n]) for n in sizes}
+    ratio = med[1000] / med[100]
+    print(f"  median of {runs}: 100 due {med[100]:.2f} s ({spread(times[100])}), "
+          f"1,000 due {med[1000]:.2f} s ({spread(times[1000])}); ratio {ratio:.1f}×; "
+          f"{med[100] / 100 * 1000:.1f} vs {med[1000] / 1000 * 1000:.1f} ms per due timer")
+    report.add("sweep wall time, 100 vs 1,000 due (moto)",
+               f"{med[100]:.2f} / {med[1000]:.2f} s = {ratio:.1f}× "
+               f"({med[100] * 10:.1f} / {med[1000]:.1f} ms per timer)")
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timers", type=int, default=100_000,
+                        help="open timers in the big table (default 100000); a table of a "
+                        "tenth as many is measured beside it")
+    parser.add_argument("--due", type=int, default=100,
+                        help="of which due (default 100)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="wall-time runs of each of 100 and 1,000 due (default 3)")
+    parser.add_argument("--skip-reads", action="store_true", help="skip figure 1")
+    parser.add_argument("--skip-wall-time", action="store_true", help="skip figure 2")
+    args = parser.parse_args()
+    if args.due < 1 or args.timers <= args.due:
+        parser.error("need 1 ≤ --due < --timers")
+
+    started = time.perf_counter()
+    report = Report()
+    print(f"service desk sweep benchmark — python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, moto in-process, no AWS")
+
+    def guarded(title: str, step: Callable[[], None]) -> None:
+        section(title)
+        try:
+            step()
+        except Exception as error:  # keep going: the other figures still mean something
+            traceback.print_exc()
+            report.broke(title, f"{type(error).__name__}: {error}")
+
+    patch_moto_transactions()
+    try:
+        check_patched_rollback()
+    except Exception as error:
+        report.broke("moto transaction snapshot", str(error))
+        print(report.table())
+        return 1
+    fixture = Fixture()
+
+    if not args.skip_reads:
+        guarded(f"1. read work of one sweep ({args.due} due) vs a full Scan",
+                lambda: measure_sweep_reads(report, args.timers, args.due, fixture))
+    if not args.skip_wall_time:
+        guarded("2. wall time of one sweep, 100 vs 1,000 due (fresh tables, moto)",
+                lambda: measure_wall_time(report, args.runs, fixture))
+
+    section(f"summary ({time.perf_counter() - started:.0f} s)")
+    print(report.table())
+    if report.problems:
+        print("\nsomething broke:")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
