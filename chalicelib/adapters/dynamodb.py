@@ -1061,7 +1061,13 @@ class DynamoCaseStore:
             },
             Limit=limit,
         )
-        return [from_item(item)["call"] for item in response["Items"]]
+        calls = []
+        for item in response["Items"]:
+            call = from_item(item)["call"]
+            # DynamoDB numbers come back as Decimal: the call list is plain JSON.
+            call.update(call_number=int(call["call_number"]), attempts=int(call["attempts"]))
+            calls.append(call)
+        return calls
 
     # -- report rows ---------------------------------------------------------------------
 

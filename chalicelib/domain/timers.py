@@ -166,7 +166,14 @@ def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing
         if due.stage == 0:
             call = case.follow_up.pending_call if case.follow_up else None
             first_try = call is not None and call.attempts == 0
-            notices = (Notice("customer", "satisfaction_survey"),) if first_try else ()
+            rated = bool(
+                case.satisfaction and case.follow_up
+                and case.satisfaction.at >= case.follow_up.resolved_at
+            )
+            # The satisfaction link once per resolution: not again for the second call,
+            # nor to a customer who already rated.
+            ask = first_try and not rated
+            notices = (Notice("customer", "satisfaction_survey"),) if ask else ()
             return Firing(notices, next_stage_at=timer.window_ends_at)
         values["call_number"] = str(timer.call_number)
         return Firing((Notice("owner", "follow_up_call_overdue", values),), None)
@@ -175,6 +182,8 @@ def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing
         values["question"] = case.open_question.text
         return Firing((Notice("supervisors", "question_unanswered", values),), None)
     if due.stage == 0:
-        escalate_at = policies.deadline(timer.due_at, policies.service_levels.escalate_after)
+        # After an outage the owner still gets the full time before it goes up the ladder.
+        start = now if is_late(due, now) else timer.due_at
+        escalate_at = policies.deadline(start, policies.service_levels.escalate_after)
         return Firing((Notice("owner", "deadline_missed", values),), escalate_at)
     return Firing((Notice("managers", "deadline_escalated", values),), None)
