@@ -801,3 +801,18 @@ def monthly_report_mail(event: Any) -> dict[str, Any]:
     if sent.sent:
         app.log.info("monthly report %s to %d", sent.name, sent.recipients)
     return {"sent": int(sent.sent), "recipients": sent.recipients}
+
+
+@app.on_sns_message(topic="${MailFeedbackTopic.TopicName}")  # resolved by Fn::Sub in the package
+def handle_mail_feedback(event: Any) -> dict[str, int]:
+    """SES bounces and complaints: recorded on the e-mail and the customer file, once."""
+    from chalicelib import bootstrap
+    from chalicelib.adapters.mail_records import MailRecords
+    from chalicelib.services.bounces import handle_sns_message
+
+    counts = handle_sns_message(
+        MailRecords.of(bootstrap.case_store()), event.message, bootstrap.now()
+    )
+    if counts["feedback"]:
+        app.log.info("mail feedback: %s", counts)
+    return counts

@@ -23,7 +23,10 @@ def case_store() -> DynamoCaseStore:
 
 @lru_cache(maxsize=1)
 def mailer() -> SesMailer:
-    return SesMailer(drop_dir=get_settings().mail_drop_dir)
+    settings = get_settings()
+    return SesMailer(
+        drop_dir=settings.mail_drop_dir, configuration_set=settings.ses_configuration_set
+    )
 
 
 @lru_cache(maxsize=1)

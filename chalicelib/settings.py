@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     company_name: str = "After-sales Service"
     email_signature: str = "After-sales Service Centre"
     mail_from: str = "service@example.com"
+    ses_configuration_set: str | None = Field(
+        default=None,
+        description="The SES configuration set whose bounces and complaints come back "
+        "through SNS (the stack creates service-desk-<stage>).",
+    )
     mail_drop_dir: Path | None = Field(
         default=None, description="Also write every e-mail sent as an .eml file here."
     )

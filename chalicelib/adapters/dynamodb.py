@@ -36,6 +36,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
+from chalicelib.adapters.mail_records import sent_lookup_item
 from chalicelib.domain.case import Case, CaseEvent
 from chalicelib.domain.customer import CustomerRecord, customer_id_for, phone_key
 from chalicelib.domain.reports import ReportRow, report_row
@@ -125,6 +126,7 @@ def _customer_from(item: Mapping[str, Any]) -> CustomerRecord:
             "first_seen": values["first_seen"],
             "last_seen": values["last_seen"],
             "case_count": int(values.get("case_count", 0)),
+            "email_undeliverable": values.get("email_undeliverable"),
         }
     )
 
@@ -802,6 +804,7 @@ class DynamoCaseStore:
                     "sent_at": values.get("sent_at"),
                     "failed_at": values.get("failed_at"),
                     "last_error": values.get("last_error"),
+                    "feedback": values.get("feedback"),
                 }
             )
         return sorted(messages, key=lambda message: str(message["queued_at"]))
@@ -836,19 +839,35 @@ class DynamoCaseStore:
         return _outbox_from(from_item(response["Attributes"]))
 
     def outbox_sent(self, message: OutboxMessage, now: datetime, receipt: str) -> None:
-        self.client.update_item(
-            TableName=self.table_name,
-            Key=self._outbox_key(message),
-            UpdateExpression=(
-                "SET #state = :sent, sent_at = :now, provider_id = :receipt "
-                "REMOVE due_pk, due_sk, lease_until"
-            ),
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={
-                ":sent": {"S": "sent"},
-                ":now": {"S": timestamp(now)},
-                ":receipt": {"S": receipt},
-            },
+        """Mark it sent and, in the same transaction, let SES's later bounce or complaint
+        (which names only its MessageId, ``receipt``) find it again."""
+        key = self._outbox_key(message)
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": key,
+                        "UpdateExpression": (
+                            "SET #state = :sent, sent_at = :now, provider_id = :receipt "
+                            "REMOVE due_pk, due_sk, lease_until"
+                        ),
+                        "ExpressionAttributeNames": {"#state": "state"},
+                        "ExpressionAttributeValues": {
+                            ":sent": {"S": "sent"},
+                            ":now": {"S": timestamp(now)},
+                            ":receipt": {"S": receipt},
+                        },
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": sent_lookup_item(receipt, key["PK"]["S"], key["SK"]["S"], now),
+                    }
+                },
+            ],
+            ClientRequestToken=uuid.uuid4().hex,
         )
 
     def outbox_retry(

@@ -31,9 +31,15 @@ PERMANENT_REFUSALS = frozenset(
 
 
 class SesMailer:
-    def __init__(self, drop_dir: Path | None = None, client: SESClient | None = None) -> None:
+    def __init__(
+        self,
+        drop_dir: Path | None = None,
+        client: SESClient | None = None,
+        configuration_set: str | None = None,
+    ) -> None:
         self.drop_dir = drop_dir
         self._client = client
+        self.configuration_set = configuration_set
 
     @property
     def client(self) -> SESClient:
@@ -44,7 +50,12 @@ class SesMailer:
     def send(self, message: EmailMessage) -> str:
         raw = message.as_bytes()
         try:
-            response = self.client.send_raw_email(RawMessage={"Data": raw})
+            if self.configuration_set:  # its bounces and complaints come back through SNS
+                response = self.client.send_raw_email(
+                    RawMessage={"Data": raw}, ConfigurationSetName=self.configuration_set
+                )
+            else:
+                response = self.client.send_raw_email(RawMessage={"Data": raw})
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in PERMANENT_REFUSALS:

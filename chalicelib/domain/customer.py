@@ -36,6 +36,8 @@ class CustomerRecord(BaseModel):
     first_seen: datetime
     last_seen: datetime
     case_count: int = 0
+    # SES said this address bounced for good or complained: {at, reason, kind, case_id}.
+    email_undeliverable: dict[str, str] | None = None
 
 
 def record_for(case: Case) -> CustomerRecord:

@@ -12,7 +12,7 @@ import boto3
 import time_machine
 
 from chalicelib import bootstrap
-from chalicelib.adapters.mail_records import MailRecords, sent_lookup_item
+from chalicelib.adapters.mail_records import MailRecords
 from chalicelib.domain.customer import customer_id_for
 from chalicelib.services.bounces import handle_sns_message
 from chalicelib.services.outbox import DrainReport, drain_outbox
@@ -43,12 +43,8 @@ def sent_message_id(pk: str, sk: str) -> str:
     item = raw_item(pk, sk)
     assert item is not None and item["state"]["S"] == "sent"
     provider_id: str = item["provider_id"]["S"]
-    if raw_item(f"SESMSG#{provider_id}", "SESMSG") is None:
-        # Until DynamoCaseStore.outbox_sent writes the pointer in its transaction: the
-        # same item it will write.
-        boto3.client("dynamodb").put_item(
-            TableName=TABLE, Item=sent_lookup_item(provider_id, pk, sk, T0)
-        )
+    # The sender wrote the pointer in the same transaction as the "sent" mark.
+    assert raw_item(f"SESMSG#{provider_id}", "SESMSG") is not None
     return provider_id
 
 
