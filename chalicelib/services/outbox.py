@@ -146,6 +146,12 @@ def drain_outbox(
         if message is None:
             skipped += 1
             continue
+        if message.attempts > settings.outbox_max_attempts:
+            # Claimed again and again without being marked (e.g. the mark kept failing
+            # after SES took it): stop rather than send it without end.
+            store.outbox_retry(message, now, "too many attempts", None)
+            failed += 1
+            continue
         try:
             provider_id = mailer.send(compose(message, settings, attachment))
         except Exception as error:  # any failure: record it, never lose the message
