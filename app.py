@@ -296,18 +296,21 @@ def satisfaction_page(token: str) -> Response:
 )
 @storage_trouble_is_503
 def rate_the_service(token: str) -> Response:
-    from chalicelib.web import forms
+    from chalicelib.web import forms, pages
 
+    request = _request()
     try:
-        values = forms.form_values(_raw_body(_request()))
+        values = forms.form_values(_raw_body(request))
     except _BodyTooLarge:
-        values = {"rating": "", "comment": "x" * 2001}
+        language = _page_language(request)
+        page = pages.message_page(language, "error_title", "> 64 KiB", home=_home(request))
+        return _html(413, page)
     return _satisfaction(token, values)
 
 
 def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
     from chalicelib import bootstrap
-    from chalicelib.domain.lifecycle import rated_this_time, rating_open
+    from chalicelib.domain.lifecycle import rating_open
     from chalicelib.services.satisfaction import BadRating, parse_rating, record_rating
     from chalicelib.web import pages
 
@@ -326,17 +329,14 @@ def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
         return _html(409 if posted is not None else 200, page, headers)
     if posted is None:
         query: Mapping[str, str] = request.query_params or {}
-        rated = case.satisfaction if rated_this_time(case) else None
-        if rated is not None and query.get("change") != "1":
-            page = pages.satisfaction_page(
-                language, case_number=case.case_number, state="thanks", rating=rated.rating
-            )
-        else:
-            page = pages.satisfaction_page(
-                language, case_number=case.case_number, state="ask",
-                rating=rated.rating if rated else None,
-                comment=(rated.comment or "") if rated else "",
-            )
+        rated = case.rating_this_resolution
+        page = pages.satisfaction_page(
+            language, case_number=case.case_number,
+            # Rated already: the thanks, unless they follow "change my rating".
+            state="thanks" if rated and query.get("change") != "1" else "ask",
+            rating=rated.rating if rated else None,
+            comment=(rated.comment or "") if rated else "",
+        )
         return _html(200, page, headers)
     try:
         form = parse_rating(posted)

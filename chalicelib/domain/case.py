@@ -275,6 +275,14 @@ class Case(BaseModel):
         return self.status in OPEN_STATUSES
 
     @property
+    def rating_this_resolution(self) -> Satisfaction | None:
+        """The customer's rating given since the case was last resolved, if any."""
+        rated, follow_up = self.satisfaction, self.follow_up
+        if rated is None or follow_up is None or rated.at < follow_up.resolved_at:
+            return None
+        return rated
+
+    @property
     def next_due_at(self) -> datetime | None:
         """The earliest promise still to keep on this open case, if any."""
         if not self.is_open:

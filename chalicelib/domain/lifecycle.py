@@ -809,13 +809,6 @@ def rating_open(case: Case) -> bool:
     return case.follow_up is not None and case.status in (S.RESOLVED, S.CLOSED)
 
 
-def rated_this_time(case: Case) -> bool:
-    return bool(
-        case.satisfaction and case.follow_up
-        and case.satisfaction.at >= case.follow_up.resolved_at
-    )
-
-
 def rate_service(case: Case, rating: int, comment: str | None, now: datetime) -> Change:
     """The customer's rating through the satisfaction link (a later one replaces it)."""
     from chalicelib.domain.followup import Satisfaction

@@ -166,13 +166,9 @@ def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing
         if due.stage == 0:
             call = case.follow_up.pending_call if case.follow_up else None
             first_try = call is not None and call.attempts == 0
-            rated = bool(
-                case.satisfaction and case.follow_up
-                and case.satisfaction.at >= case.follow_up.resolved_at
-            )
             # The satisfaction link once per resolution: not again for the second call,
             # nor to a customer who already rated.
-            ask = first_try and not rated
+            ask = first_try and case.rating_this_resolution is None
             notices = (Notice("customer", "satisfaction_survey"),) if ask else ()
             return Firing(notices, next_stage_at=timer.window_ends_at)
         values["call_number"] = str(timer.call_number)

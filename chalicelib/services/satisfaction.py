@@ -48,16 +48,18 @@ def parse_rating(values: dict[str, str]) -> RatingForm:
 def record_rating(store: CaseStore, case: Case, form: RatingForm, now: datetime) -> Case:
     """Record the rating on the case; a staff change at the same moment is not a reason
     to lose it (the rating is applied again to the case as it is now)."""
-    for attempt in range(RETRIES):
+    for attempt in range(1, RETRIES + 1):
         change = rate_service(case, form.rating, form.comment, now)
         try:
             store.save_change(change.case, change.event, [], case.version, previous=case)
             return change.case
-        except (StaleCase, WriteConflict):
-            if attempt == RETRIES - 1:
+        except StaleCase as stale:
+            if attempt == RETRIES:
                 raise
-            fresh = store.get_case(case.case_id)
+            case = stale.case  # the case as it is now comes with the refusal
+        except WriteConflict:
+            fresh = store.get_case(case.case_id) if attempt < RETRIES else None
             if fresh is None:
                 raise
             case = fresh
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: the last attempt returns or raises")
