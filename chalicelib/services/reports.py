@@ -29,14 +29,11 @@ from chalicelib.domain.reports import (
 )
 from chalicelib.domain.staff import Role, StaffMember
 from chalicelib.services.ports import CaseFilter, OutboxMessage
+from chalicelib.services.recipients import MANAGERS, SUPERVISORS, Address, Recipients
 from chalicelib.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SUPERVISORS = frozenset({Role.SUPERVISOR, Role.SERVICE_DIRECTOR})
-MANAGERS = frozenset(
-    {Role.SERVICE_DIRECTOR, Role.SERVICE_VP, Role.QA_MANAGER, Role.SUPPLY_VP, Role.SALES_VP}
-)
 MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
 
 
@@ -76,23 +73,15 @@ def _next_month(first: date) -> date:
     return date(first.year + first.month // 12, first.month % 12 + 1, 1)
 
 
-def _recipients(
-    store: ReportStore, settings: Settings, roles: frozenset[Role]
-) -> list[tuple[str, str]]:
-    people = [
-        (member.name, member.email)
-        for member in store.list_staff()
-        if member.active and member.email and member.role in roles
-    ]
-    if settings.service_centre_email:
-        people.insert(0, (settings.email_signature, settings.service_centre_email))
-    return people
+def _recipients(store: ReportStore, settings: Settings, roles: frozenset[Role]) -> list[Address]:
+    people = Recipients(store, settings)
+    return people.centre() + people.with_roles(roles)
 
 
 def _messages(
     template: str,
     partition: str,
-    people: list[tuple[str, str]],
+    people: list[Address],
     settings: Settings,
     lines: list[str],
     subject_detail: str,

@@ -24,11 +24,10 @@ from chalicelib.domain.policies import Policies
 from chalicelib.domain.staff import Role, StaffMember
 from chalicelib.domain.timers import DueTimer, Notice, fire, is_late
 from chalicelib.services.ports import OutboxMessage
+from chalicelib.services.recipients import SUPERVISORS, Address, Recipients
 from chalicelib.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-MANAGER_ROLES = frozenset({Role.SUPERVISOR, Role.SERVICE_DIRECTOR})
 
 
 class SweepStore(Protocol):
@@ -67,42 +66,20 @@ class SweepReport:
         }
 
 
-class Recipients:
-    """Who a notice goes to, from the staff list (read once per sweep)."""
-
-    def __init__(self, store: SweepStore, settings: Settings) -> None:
-        self._store = store
-        self._settings = settings
-        self._staff: list[StaffMember] | None = None
-
-    @property
-    def staff(self) -> list[StaffMember]:
-        if self._staff is None:
-            self._staff = [m for m in self._store.list_staff() if m.active and m.email]
-        return self._staff
-
-    def _centre(self) -> list[tuple[str, str]]:
-        address = self._settings.service_centre_email
-        return [(self._settings.email_signature, address)] if address else []
-
-    def _with_roles(self, roles: frozenset[Role]) -> list[tuple[str, str]]:
-        return [(m.name, m.email) for m in self.staff if m.role in roles and m.email]
-
-    def for_notice(self, notice: Notice, case: Case) -> list[tuple[str, str]]:
-        """(name, e-mail address) of everyone to tell; the service centre stands in for
-        a case nobody owns, and for a company without managers on file."""
-        if notice.to == "customer":
-            return [(case.customer.name, case.customer.email)]
-        if notice.to == "owner":
-            owner = [(m.name, m.email) for m in self.staff if m.staff_id == case.owner and m.email]
-            return owner or self._centre() or self._with_roles(MANAGER_ROLES)
-        if notice.to == "supervisors":
-            return (
-                self._with_roles(frozenset({Role.SUPERVISOR}))
-                or self._with_roles(MANAGER_ROLES)
-                or self._centre()
-            )
-        return self._with_roles(MANAGER_ROLES) or self._centre()
+def recipients_for(notice: Notice, case: Case, people: Recipients) -> list[Address]:
+    """Everyone to tell; the service centre stands in for a case nobody owns, and for a
+    company without supervisors on file."""
+    if notice.to == "customer":
+        return [(case.customer.name, case.customer.email)]
+    if notice.to == "owner":
+        return people.member(case.owner) or people.centre() or people.with_roles(SUPERVISORS)
+    if notice.to == "supervisors":
+        return (
+            people.with_roles(frozenset({Role.SUPERVISOR}))
+            or people.with_roles(SUPERVISORS)
+            or people.centre()
+        )
+    return people.with_roles(SUPERVISORS) or people.centre()
 
 
 def _status_url(case: Case, settings: Settings) -> str:
@@ -113,7 +90,7 @@ def _status_url(case: Case, settings: Settings) -> str:
 def notice_messages(
     notice: Notice,
     case: Case,
-    recipients: list[tuple[str, str]],
+    recipients: list[Address],
     settings: Settings,
     policies: Policies,
     now: datetime,
@@ -179,7 +156,7 @@ def sweep_due_timers(
             messages: list[OutboxMessage] = []
             if case is not None and firing is not None:
                 for notice in firing.notices:
-                    people = recipients.for_notice(notice, case)
+                    people = recipients_for(notice, case, recipients)
                     if not people:
                         report.unaddressed.append(f"{case.case_number} {notice.template}")
                         logger.warning(
