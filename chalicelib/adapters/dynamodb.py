@@ -266,19 +266,10 @@ class DynamoCaseStore:
         if new.customer is not None:
             items += self._customer_items(new.customer, by_staff=new.taken_by_staff)
         items.append({"Put": {"TableName": self.table_name, "Item": self._event_item(new.event)}})
-        for message in new.outbox:
-            items.append(
-                {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
-            )
-        items += self._timer_writes(case, timer_changes(None, case))
-        items.append(self._report_row_put(case))
+        items += self._outbox_puts(new.outbox)
+        items += self._follow_on_writes(None, case)
         try:
-            # One token per attempt: botocore's own retry of a transaction that did commit
-            # then succeeds instead of failing on the case it just wrote, and a new attempt
-            # after a conflict is a new transaction.
-            self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
-            )
+            self._transact(items)
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
 
@@ -447,6 +438,47 @@ class DynamoCaseStore:
             }
         )
 
+    def _outbox_puts(self, outbox: list[OutboxMessage]) -> list[Any]:
+        return [
+            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
+            for message in outbox
+        ]
+
+    def _follow_on_writes(self, previous: Case | None, case: Case) -> list[Any]:
+        """What every case change also writes: its timers and its report row of the day."""
+        return [*self._timer_writes(case, timer_changes(previous, case)),
+                self._report_row_put(case)]
+
+    def _transact(self, items: list[Any]) -> None:
+        # One token per attempt: botocore's own retry of a transaction that did commit
+        # then succeeds instead of failing on what it just wrote, and a new attempt after
+        # a conflict is a new transaction.
+        self.client.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
+
+    def _transact_unless_refused(self, items: list[Any]) -> bool:
+        """All of it, or nothing and False when a condition (or a racing writer) says no."""
+        try:
+            self._transact(items)
+        except self.client.exceptions.TransactionCanceledException:
+            return False
+        return True
+
+    def _case_items(self, case_id: str, prefix: str, newest_first: bool = False) -> list[Any]:
+        """A case's own items of one sort (EVENT#, OUTBOX#, TIMER#), read consistently."""
+        found: list[dict[str, Any]] = []
+        for page in self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"CASE#{case_id}"},
+                ":prefix": {"S": prefix},
+            },
+            ScanIndexForward=not newest_first,
+            ConsistentRead=True,
+        ):
+            found += [from_item(item) for item in page["Items"]]
+        return found
+
     # -- reading -----------------------------------------------------------------------
 
     def get_case(self, case_id: str) -> Case | None:
@@ -474,22 +506,10 @@ class DynamoCaseStore:
         return self._case_via(f"CASENO#{case_number}", "CASENO")
 
     def case_history(self, case_id: str) -> list[CaseEvent]:
-        events: list[CaseEvent] = []
-        paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :events)",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"CASE#{case_id}"},
-                ":events": {"S": "EVENT#"},
-            },
-            ScanIndexForward=False,
-            ConsistentRead=True,
-        ):
-            events.extend(
-                CaseEvent.model_validate(from_item(item)["event"]) for item in page["Items"]
-            )
-        return events
+        return [
+            CaseEvent.model_validate(values["event"])
+            for values in self._case_items(case_id, "EVENT#", newest_first=True)
+        ]
 
     # -- changing a case -----------------------------------------------------------------
 
@@ -536,16 +556,10 @@ class DynamoCaseStore:
                 }
             },
         ]
-        items += [
-            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
-            for message in outbox
-        ]
-        items += self._timer_writes(case, timer_changes(previous, case))
-        items.append(self._report_row_put(case))
+        items += self._outbox_puts(outbox)
+        items += self._follow_on_writes(previous, case)
         try:
-            self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
-            )
+            self._transact(items)
         except self.client.exceptions.TransactionCanceledException as cancelled:
             reasons = cancelled.response.get("CancellationReasons", [])
             first = reasons[0] if reasons else {}
@@ -782,18 +796,8 @@ class DynamoCaseStore:
         return messages
 
     def case_outbox(self, case_id: str) -> list[dict[str, Any]]:
-        response = self.client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :outbox)",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"CASE#{case_id}"},
-                ":outbox": {"S": "OUTBOX#"},
-            },
-            ConsistentRead=True,
-        )
         messages = []
-        for item in response["Items"]:
-            values = from_item(item)
+        for values in self._case_items(case_id, "OUTBOX#"):
             messages.append(
                 {
                     "template": values["template"],
@@ -842,8 +846,8 @@ class DynamoCaseStore:
         """Mark it sent and, in the same transaction, let SES's later bounce or complaint
         (which names only its MessageId, ``receipt``) find it again."""
         key = self._outbox_key(message)
-        self.client.transact_write_items(
-            TransactItems=[
+        self._transact(
+            [
                 {
                     "Update": {
                         "TableName": self.table_name,
@@ -866,8 +870,7 @@ class DynamoCaseStore:
                         "Item": sent_lookup_item(receipt, key["PK"]["S"], key["SK"]["S"], now),
                     }
                 },
-            ],
-            ClientRequestToken=uuid.uuid4().hex,
+            ]
         )
 
     def outbox_retry(
@@ -1026,32 +1029,13 @@ class DynamoCaseStore:
                 }
             }
         ]
-        items += [
-            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
-            for message in outbox
-        ]
-        try:
-            self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
-            )
-        except self.client.exceptions.TransactionCanceledException:
-            return False
-        return True
+        items += self._outbox_puts(outbox)
+        return self._transact_unless_refused(items)
 
     def case_timers(self, case_id: str) -> list[dict[str, Any]]:
         """A case's timers: what is due when, and which stages fired (for the staff)."""
-        response = self.client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :timers)",
-            ExpressionAttributeValues={
-                ":pk": {"S": f"CASE#{case_id}"},
-                ":timers": {"S": "TIMER#"},
-            },
-            ConsistentRead=True,
-        )
         timers = []
-        for item in response["Items"]:
-            values = from_item(item)
+        for values in self._case_items(case_id, "TIMER#"):
             due_sk = values.get("due_sk")
             timers.append(
                 {
@@ -1138,14 +1122,5 @@ class DynamoCaseStore:
                 }
             }
         ]
-        items += [
-            {"Put": {"TableName": self.table_name, "Item": self._outbox_item(message)}}
-            for message in outbox
-        ]
-        try:
-            self.client.transact_write_items(
-                TransactItems=items, ClientRequestToken=uuid.uuid4().hex
-            )
-        except self.client.exceptions.TransactionCanceledException:
-            return False
-        return True
+        items += self._outbox_puts(outbox)
+        return self._transact_unless_refused(items)
