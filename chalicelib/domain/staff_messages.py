@@ -10,7 +10,7 @@ text, never markup.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeGuard, get_args
 
 from chalicelib.domain.calendar import check_timezone
 from chalicelib.domain.case import Language
@@ -43,17 +43,12 @@ TIMER_LABELS: dict[Language, dict[TimerKind, str]] = {
 }
 
 ReportTemplate = Literal["daily_summary", "monthly_report"]
+REPORT_TEMPLATES: frozenset[ReportTemplate] = frozenset(get_args(ReportTemplate))
 
-STAFF_TEMPLATES: frozenset[str] = frozenset(
-    {
-        "deadline_missed",
-        "deadline_escalated",
-        "follow_up_call_overdue",
-        "question_unanswered",
-        "daily_summary",
-        "monthly_report",
-    }
-)
+
+def is_report_template(name: str) -> TypeGuard[ReportTemplate]:
+    return name in REPORT_TEMPLATES
+
 
 # Subject (after the company's name) and body of each reminder. Fields: {case_number},
 # {label} (what the deadline is), {customer}, {due} (local time), {owner}, {call_number}.
@@ -107,6 +102,8 @@ _REMINDERS: dict[Language, dict[str, tuple[str, str]]] = {
         ),
     },
 }
+
+REMINDER_TEMPLATES: frozenset[str] = frozenset(_REMINDERS[Language.EN])
 
 _QUESTION_CLOSING = {
     Language.EN: "Please answer it, or report it to whoever can.",

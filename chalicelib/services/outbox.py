@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import cast
 
 from email_validator import validate_email
 
@@ -21,8 +20,8 @@ from chalicelib.domain.messages import (
     case_received_email,
 )
 from chalicelib.domain.staff_messages import (
-    STAFF_TEMPLATES,
-    ReportTemplate,
+    REMINDER_TEMPLATES,
+    is_report_template,
     report_email,
     staff_email,
 )
@@ -38,9 +37,9 @@ class UnknownTemplate(Exception):
 
 def render(message: OutboxMessage, settings: Settings) -> EmailText:
     payload = message.payload
-    if message.template in ("daily_summary", "monthly_report"):
+    if is_report_template(message.template):
         return report_email(
-            template=cast(ReportTemplate, message.template),
+            template=message.template,
             language=Language(payload["language"]),
             recipient_name=payload["to_name"],
             lines=payload["lines"],
@@ -48,7 +47,7 @@ def render(message: OutboxMessage, settings: Settings) -> EmailText:
             company_name=settings.company_name,
             signature=settings.email_signature,
         )
-    if message.template in STAFF_TEMPLATES:
+    if message.template in REMINDER_TEMPLATES:
         return staff_email(
             template=message.template,
             values=payload.get("values", {}),

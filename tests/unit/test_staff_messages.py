@@ -7,7 +7,8 @@ import pytest
 from chalicelib.domain.case import Language
 from chalicelib.domain.messages import EmailText, case_message
 from chalicelib.domain.staff_messages import (
-    STAFF_TEMPLATES,
+    REMINDER_TEMPLATES,
+    REPORT_TEMPLATES,
     TIMER_LABELS,
     report_email,
     staff_email,
@@ -149,7 +150,8 @@ def test_reports(language: Language) -> None:
 
 
 def test_template_names() -> None:
-    assert set(REMINDERS) | {"daily_summary", "monthly_report"} == STAFF_TEMPLATES
+    assert set(REMINDERS) == REMINDER_TEMPLATES
+    assert {"daily_summary", "monthly_report"} == REPORT_TEMPLATES
 
 
 @pytest.mark.parametrize("language", list(Language))
