@@ -28,31 +28,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import figures  # bench/ is on the path: the benches run as scripts
+from figures import COMPLAINT, FAKE_AWS, ROOT, Report, median, spread
 
 TABLE = "service-desk-bench"
 DEV_TABLE = "service-desk-dev"  # the dev stage's SERVICE_DESK_TABLE_NAME (.chalice/config.json)
 MAIL_FROM = "service@example.com"
 
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
 PHOTO_BUCKET = "service-desk-photos-bench"
 APP_ENV = {
     "SERVICE_DESK_TABLE_NAME": TABLE,
@@ -70,16 +61,6 @@ TARGET_PUT_RATIO = 3.0
 TARGET_IMPORT_RATIO = 1.25
 TARGET_ZIP_MB = 15.0
 
-COMPLAINT = {
-    "kind": "wrong_item",
-    "customer": {"name": "王芳", "email": "wang.fang@example.com", "phone": "+86 138 0000 0000"},
-    "order_ref": "SO-2026-1042",
-    "product": "Electric kettle KT-200, red",
-    "serial_no": "KT200-0042-7781",
-    "purchase_date": "2026-01-15",
-    "description": "收到的是蓝色，订的是红色。The kettle delivered is blue; I ordered red. " * 4,
-    "language": "zh",
-}
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 # Modules `import app` should not pull in (dev/test tools, lazily used libraries).
@@ -97,53 +78,6 @@ DEV_ONLY_IN_ZIP = [
 
 
 # -- reporting -------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    figure: str
-    value: str
-    target: str = "-"
-    verdict: str = "info"
-
-
-@dataclass
-class Report:
-    rows: list[Row] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def add(self, figure: str, value: str, target: str = "-", verdict: str = "info") -> None:
-        self.rows.append(Row(figure, value, target, verdict))
-
-    def judge(self, figure: str, value: str, target: str, met: bool) -> None:
-        self.add(figure, value, target, "target met" if met else "MISSED")
-
-    def broke(self, what: str, why: str) -> None:
-        self.problems.append(f"{what}: {why}")
-        self.add(what, "-", "-", "FAILED")
-        print(f"  !! {what}: {why}")
-
-    def table(self) -> str:
-        headers = ("figure", "value", "target", "result")
-        cells = [headers] + [(r.figure, r.value, r.target, r.verdict) for r in self.rows]
-        widths = [max(len(c[i]) for c in cells) for i in range(4)]
-        line = "-+-".join("-" * w for w in widths)
-        out = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
-        out += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                for row in cells[1:]]
-        return "\n".join(out)
-
-
-def section(title: str) -> None:
-    print(f"\n== {title} ==", flush=True)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def spread(values: list[float], fmt: str = "{:.1f}") -> str:
-    return f"{fmt.format(min(values))}–{fmt.format(max(values))}"
 
 
 # -- counting DynamoDB calls -----------------------------------------------------------
@@ -684,12 +618,7 @@ def main() -> int:
           f"{os.cpu_count()} CPUs, moto in-process, no AWS")
 
     def guarded(title: str, step: Callable[[], None]) -> None:
-        section(title)
-        try:
-            step()
-        except Exception as error:  # keep going: the other figures still mean something
-            traceback.print_exc()
-            report.broke(title, f"{type(error).__name__}: {error}")
+        figures.guarded(report, title, step)
 
     with moto_environment() as env:
 
@@ -709,14 +638,7 @@ def main() -> int:
         guarded("4. deployment package size",
                 lambda: measure_package(report, args.package_dir))
 
-    section(f"summary ({time.perf_counter() - started:.0f} s)")
-    print(report.table())
-    if report.problems:
-        print("\nsomething broke:")
-        for problem in report.problems:
-            print(f"  - {problem}")
-        return 1
-    return 0
+    return figures.summary(report, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

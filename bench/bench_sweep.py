@@ -55,27 +55,17 @@ import os
 import statistics
 import sys
 import time
-import traceback
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import figures  # bench/ is on the path: the benches run as scripts
+from figures import COMPLAINT, FAKE_AWS, Report, spread
 
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
 # Before anything creates a boto3 session or client.
 os.environ.update(FAKE_AWS)
 for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -90,62 +80,7 @@ TARGET_READ_RATIO = 2.0
 # firing's next stage (the escalation, 4 business hours on) is in the future.
 NOW = datetime(2026, 3, 10, 6, 0, tzinfo=UTC)
 
-COMPLAINT = {
-    "kind": "wrong_item",
-    "customer": {"name": "王芳", "email": "wang.fang@example.com", "phone": "+86 138 0000 0000"},
-    "order_ref": "SO-2026-1042",
-    "product": "Electric kettle KT-200, red",
-    "serial_no": "KT200-0042-7781",
-    "purchase_date": "2026-01-15",
-    "description": "收到的是蓝色，订的是红色。The kettle delivered is blue; I ordered red. " * 4,
-    "language": "zh",
-}
-
-
 # -- reporting -------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    figure: str
-    value: str
-    target: str = "-"
-    verdict: str = "info"
-
-
-@dataclass
-class Report:
-    rows: list[Row] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-
-    def add(self, figure: str, value: str, target: str = "-", verdict: str = "info") -> None:
-        self.rows.append(Row(figure, value, target, verdict))
-
-    def judge(self, figure: str, value: str, target: str, met: bool) -> None:
-        self.add(figure, value, target, "target met" if met else "MISSED")
-
-    def broke(self, what: str, why: str) -> None:
-        self.problems.append(f"{what}: {why}")
-        self.add(what, "-", "-", "FAILED")
-        print(f"  !! {what}: {why}")
-
-    def table(self) -> str:
-        headers = ("figure", "value", "target", "result")
-        cells = [headers] + [(r.figure, r.value, r.target, r.verdict) for r in self.rows]
-        widths = [max(len(c[i]) for c in cells) for i in range(4)]
-        line = "-+-".join("-" * w for w in widths)
-        out = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
-        out += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-                for row in cells[1:]]
-        return "\n".join(out)
-
-
-def section(title: str) -> None:
-    print(f"\n== {title} ==", flush=True)
-
-
-def spread(values: list[float], fmt: str = "{:.2f}") -> str:
-    return f"{fmt.format(min(values))}–{fmt.format(max(values))}"
 
 
 # -- DynamoDB item sizes and read units (DynamoDB's rules, estimated) --------------------
@@ -711,8 +646,8 @@ def measure_wall_time(report: Report, runs: int, fixture: Fixture) -> None:
             f"{n} due {times[n][-1]:.2f} s" for n in sizes), flush=True)
     med = {n: statistics.median(times[n]) for n in sizes}
     ratio = med[1000] / med[100]
-    print(f"  median of {runs}: 100 due {med[100]:.2f} s ({spread(times[100])}), "
-          f"1,000 due {med[1000]:.2f} s ({spread(times[1000])}); ratio {ratio:.1f}×; "
+    print(f"  median of {runs}: 100 due {med[100]:.2f} s ({spread(times[100], '{:.2f}')}), "
+          f"1,000 due {med[1000]:.2f} s ({spread(times[1000], '{:.2f}')}); ratio {ratio:.1f}×; "
           f"{med[100] / 100 * 1000:.1f} vs {med[1000] / 1000 * 1000:.1f} ms per due timer")
     report.add("sweep wall time, 100 vs 1,000 due (moto)",
                f"{med[100]:.2f} / {med[1000]:.2f} s = {ratio:.1f}× "
@@ -745,12 +680,7 @@ def main() -> int:
           f"{os.cpu_count()} CPUs, moto in-process, no AWS")
 
     def guarded(title: str, step: Callable[[], None]) -> None:
-        section(title)
-        try:
-            step()
-        except Exception as error:  # keep going: the other figures still mean something
-            traceback.print_exc()
-            report.broke(title, f"{type(error).__name__}: {error}")
+        figures.guarded(report, title, step)
 
     patch_moto_transactions()
     try:
@@ -769,14 +699,7 @@ def main() -> int:
         guarded("2. wall time of one sweep, 100 vs 1,000 due (fresh tables, moto)",
                 lambda: measure_wall_time(report, args.runs, fixture))
 
-    section(f"summary ({time.perf_counter() - started:.0f} s)")
-    print(report.table())
-    if report.problems:
-        print("\nsomething broke:")
-        for problem in report.problems:
-            print(f"  - {problem}")
-        return 1
-    return 0
+    return figures.summary(report, time.perf_counter() - started)
 
 
 if __name__ == "__main__":
