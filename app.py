@@ -105,7 +105,7 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
             language: Language) -> Receipt | None:
     from chalicelib import bootstrap
     from chalicelib.services.intake import submit_complaint
-    from chalicelib.settings import get_settings
+    from chalicelib.settings import get_policies, get_settings
     from chalicelib.web import forms
 
     now = bootstrap.now()
@@ -122,7 +122,7 @@ def _submit(request: Request, data: Any, channel: Channel, key: str | None,
         idempotency_key=idempotency_key,
         client_address=request.context.get("identity", {}).get("sourceIp"),
         accept_language=request.headers.get("accept-language"),
-        promises=bootstrap.promises(),
+        policies=get_policies(),
     )
 
 
@@ -524,7 +524,7 @@ def open_case_for_customer(staff: Any) -> Response:
     from chalicelib.domain.case import Channel, PhoneComplaint
     from chalicelib.services.intake import submit_complaint
     from chalicelib.services.staff_desk import AmbiguousCaller, fill_from_customer_file
-    from chalicelib.settings import get_settings
+    from chalicelib.settings import get_policies, get_settings
     from chalicelib.web import forms
 
     request = _request()
@@ -551,7 +551,7 @@ def open_case_for_customer(staff: Any) -> Response:
         channel=Channel.PHONE,
         idempotency_key=None,
         taken_by=staff.actor,
-        promises=bootstrap.promises(),
+        policies=get_policies(),
     )
     assert receipt is not None
     return _json(201, receipt.as_dict())

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamodb import DynamoCaseStore
 from chalicelib.adapters.photos import S3PhotoStore
 from chalicelib.adapters.report_files import S3ReportFiles
 from chalicelib.adapters.ses import SesMailer
 from chalicelib.settings import get_settings, policies_from
-
-if TYPE_CHECKING:
-    from chalicelib.domain.lifecycle import PolicyPromises
 
 
 @lru_cache(maxsize=1)
@@ -45,14 +41,6 @@ def check_configuration() -> None:
     from chalicelib.settings import get_policies
 
     get_policies()
-
-
-def promises() -> PolicyPromises:
-    """The company's promises (deadlines, approvals) from its policies file."""
-    from chalicelib.domain.lifecycle import PolicyPromises
-    from chalicelib.settings import get_policies
-
-    return PolicyPromises(get_policies())
 
 
 def now() -> datetime:

@@ -986,11 +986,8 @@ class PolicyPromises:
         arrival = self.policies.shop.credit_card_refund_arrival
         return int(arrival.shortest.amount), int(arrival.longest.amount)
 
-    def first_reply_due(self, at: datetime) -> datetime:
-        return self.policies.deadline(at, self.policies.service_levels.first_reply_within)
-
     def resolve_due(self, at: datetime) -> datetime:
-        return self.policies.deadline(at, self.policies.service_levels.resolve_within)
+        return self.policies.resolve_due(at)
 
     def follows_up(self, kind: CaseKind) -> bool:
         return kind.value not in self.policies.follow_up.skip_kinds

@@ -401,6 +401,12 @@ class Policies(BaseModel):
         """When a promise of ``duration`` made at ``start`` is due, in UTC."""
         return self.calendar_for().deadline(start, duration)
 
+    def first_reply_due(self, opened_at: datetime) -> datetime:
+        return self.deadline(opened_at, self.service_levels.first_reply_within)
+
+    def resolve_due(self, at: datetime) -> datetime:
+        return self.deadline(at, self.service_levels.resolve_within)
+
     def approver_for(self, remedy: Remedy, amount: Decimal | None) -> Role | None:
         """The role that must approve this remedy for this amount, or None if nobody
         must. A remedy without an amount needs no approval."""

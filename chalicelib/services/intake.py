@@ -9,6 +9,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.case import (
     Channel,
@@ -18,7 +19,6 @@ from chalicelib.domain.case import (
     open_case,
 )
 from chalicelib.domain.customer import record_for
-from chalicelib.domain.lifecycle import PolicyPromises
 from chalicelib.services.ports import (
     AlreadySubmitted,
     CaseStore,
@@ -30,6 +30,9 @@ from chalicelib.services.ports import (
     WriteConflict,
 )
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.domain.policies import Policies
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def submit_complaint(
     client_address: str | None = None,
     accept_language: str | None = None,
     taken_by: str | None = None,
-    promises: PolicyPromises | None = None,
+    policies: Policies | None = None,
 ) -> Receipt | None:
     """Open a case for a complaint. Returns None when the honeypot says it is a bot.
 
@@ -139,8 +142,8 @@ def submit_complaint(
         channel=channel,
         now=now,
         actor=taken_by,
-        first_reply_due_at=promises.first_reply_due(now) if promises else None,
-        resolve_due_at=promises.resolve_due(now) if promises else None,
+        first_reply_due_at=policies.first_reply_due(now) if policies else None,
+        resolve_due_at=policies.resolve_due(now) if policies else None,
     )
     receipt = Receipt(
         case_id=case_id, case_number=case_number, status=case.status.value, status_url=status_url
