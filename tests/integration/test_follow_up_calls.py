@@ -277,3 +277,12 @@ def test_a_call_recorded_before_it_is_due_is_refused_and_changes_nothing(desk: D
     assert after["history"] == before["history"]
     assert after["timers"] == before["timers"]
     assert listed(desk, case, FIRST_CALL_DUE) != []
+
+
+def test_an_oversized_rating_is_refused_with_413(client: Any) -> None:
+    response = client.http.post(
+        "/status/anything/satisfaction",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=b"rating=5&comment=" + b"x" * (70 * 1024),
+    )
+    assert response.status_code == 413
