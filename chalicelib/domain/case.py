@@ -22,7 +22,9 @@ from pydantic import (
     field_validator,
 )
 
+from chalicelib.domain.field_service import FieldService
 from chalicelib.domain.followup import FollowUp, OpenQuestion, Satisfaction
+from chalicelib.domain.projects import InstallationProject, WorkshopJob
 from chalicelib.domain.remedies import (
     DepartmentFeedback,
     PendingResolution,
@@ -49,10 +51,23 @@ class CaseKind(StrEnum):
     REPAIR_REQUEST = "repair_request"
     SERVICE_COMPLAINT = "service_complaint"
     WHOLESALE_REGISTRATION = "wholesale_registration"  # 售前: a wholesale account + coupon
+    MAINTENANCE_VISIT = "maintenance_visit"  # 定期保养: a planned visit to a unit
+    INSTALLATION_PROJECT = "installation_project"  # 安装项目: the 15 milestones
+    WORKSHOP_REPAIR = "workshop_repair"  # 送修: a device repaired in the shop
 
 
-# Kinds staff open themselves; customers report every other kind on the form.
-STAFF_ONLY_KINDS = frozenset({CaseKind.WHOLESALE_REGISTRATION})
+# Kinds staff open themselves (or the system, for planned visits); customers report every
+# other kind on the form.
+STAFF_ONLY_KINDS = frozenset(
+    {
+        CaseKind.WHOLESALE_REGISTRATION,
+        CaseKind.MAINTENANCE_VISIT,
+        CaseKind.INSTALLATION_PROJECT,
+        CaseKind.WORKSHOP_REPAIR,
+    }
+)
+# Kinds worked through the field-service flow (unit, warranty, dispatch, service form).
+FIELD_SERVICE_KINDS = frozenset({CaseKind.REPAIR_REQUEST, CaseKind.MAINTENANCE_VISIT})
 FORM_KINDS = tuple(kind for kind in CaseKind if kind not in STAFF_ONLY_KINDS)
 
 
@@ -260,6 +275,10 @@ class Case(BaseModel):
     resolve_due_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
+    # Field service (repair requests, maintenance visits) and the project kinds.
+    field_service: FieldService | None = None
+    installation: InstallationProject | None = None
+    workshop: WorkshopJob | None = None
     # After the resolution: the follow-up calls, a question left open, the customer's rating.
     follow_up: FollowUp | None = None
     open_question: OpenQuestion | None = None

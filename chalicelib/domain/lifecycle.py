@@ -10,18 +10,32 @@ ActionRefused with the reason and changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from chalicelib.domain.actions import (
+    Action,
+    Change,
+    Context,
+    CustomerMessage,
+    NoParams,
+    NoteParams,
+    Outcome,
+    ShopPromises,
+    Short,
+    Text,
+    _params,
+)
+from chalicelib.domain.actions import (
+    ActionRefused as ActionRefused,
+)
+from chalicelib.domain.case import FIELD_SERVICE_KINDS, Case, CaseEvent, CaseKind, CaseStatus
 from chalicelib.domain.case import OPEN_STATUSES as OPEN
-from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
 from chalicelib.domain.followup import CallOutcome, FollowUp, FollowUpCall, OpenQuestion
-from chalicelib.domain.policies import Policies
+from chalicelib.domain.policies import Duration, FieldServicePolicy, Policies
 from chalicelib.domain.remedies import (
     EXTRAS,
     REFUND_REMEDIES,
@@ -43,9 +57,10 @@ S = CaseStatus
 K = CaseKind
 
 ALL_KINDS = frozenset(CaseKind)
-# The web-shop flow; repair requests share only the general actions (notes, messages,
-# owner, cancel, reopen) until the field-service flow covers them.
-SHOP_KINDS = ALL_KINDS - {K.REPAIR_REQUEST}
+# The web-shop flow's kinds; the field-service kinds and the project kinds have their own
+# actions (field_actions.py, project_actions.py) and share the general ones (notes,
+# messages, owner, resolve, close, cancel, reopen).
+SHOP_KINDS = ALL_KINDS - FIELD_SERVICE_KINDS - {K.INSTALLATION_PROJECT, K.WORKSHOP_REPAIR}
 # A complaint about the goods is checked (photos of product and package) before a remedy.
 NEEDS_VERIFICATION = frozenset(
     {K.NOT_AS_DESCRIBED, K.WRONG_ITEM, K.MISSING_ITEM, K.QUALITY_PROBLEM}
@@ -72,82 +87,7 @@ REMEDIES_BY_KIND = {
 EVERYONE = frozenset(Role)
 
 
-class ShopPromises(Protocol):
-    """The deadlines and approval limits of this deployment (from its policies file)."""
-
-    def refund_request_due(self, decided_at: datetime) -> datetime: ...
-
-    def refund_posting_due(self, requested_at: datetime) -> datetime: ...
-
-    def photos_due(self, requested_at: datetime) -> datetime: ...
-
-    def reship_due(self, decided_at: datetime, exchange: bool) -> datetime: ...
-
-    def tracking_check_due(self, at: datetime) -> datetime: ...
-
-    def approval_needed(self, item: ResolutionItem) -> Role | None: ...
-
-    @property
-    def card_refund_working_days(self) -> tuple[int, int]: ...
-
-    def resolve_due(self, at: datetime) -> datetime: ...
-
-    def follows_up(self, kind: CaseKind) -> bool: ...
-
-    def first_call(self, resolved_at: datetime) -> tuple[datetime, datetime]: ...
-
-    def second_call(self, first_call_at: datetime) -> tuple[datetime, datetime]: ...
-
-    def call_again(self, at: datetime) -> tuple[datetime, datetime]: ...
-
-    @property
-    def call_attempts(self) -> int: ...
-
-    def question_report_due(self, asked_at: datetime) -> datetime: ...
-
-
-@dataclass(frozen=True)
-class CustomerMessage:
-    """Something the customer is told: a template name and the values it needs."""
-
-    template: str
-    values: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Change:
-    case: Case
-    event: CaseEvent
-    messages: tuple[CustomerMessage, ...]
-
-
-class ActionRefused(Exception):
-    """The action is not allowed now, for this person, or with these parameters."""
-
-    def __init__(
-        self, reason: str, errors: list[dict[str, str]] | None = None, code: str = "not_now"
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.errors = errors or []
-        self.code = code  # "role": not this person's to do; "not_now": not in this state
-
-
 # -- parameters of the actions --------------------------------------------------------
-
-_params = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-Text = Field(min_length=1, max_length=5000)
-Short = Field(min_length=1, max_length=200)
-
-
-class NoParams(BaseModel):
-    model_config = _params
-
-
-class NoteParams(BaseModel):
-    model_config = _params
-    text: str = Text
-
 
 class AssignParams(BaseModel):
     model_config = _params
@@ -243,42 +183,6 @@ class WholesaleParams(BaseModel):
 
 
 # -- the actions ----------------------------------------------------------------------
-
-Effect = Callable[[Case, Any, "Context"], "Outcome"]
-
-
-@dataclass(frozen=True)
-class Context:
-    actor: StaffMember
-    now: datetime
-    promises: ShopPromises
-
-
-@dataclass(frozen=True)
-class Outcome:
-    updates: dict[str, Any] = field(default_factory=dict)
-    status: CaseStatus | None = None
-    messages: tuple[CustomerMessage, ...] = ()
-
-
-@dataclass(frozen=True)
-class Action:
-    name: str
-    roles: frozenset[Role]
-    statuses: frozenset[CaseStatus]
-    kinds: frozenset[CaseKind]
-    params: type[BaseModel]
-    effect: Effect
-    customer_visible: bool = False
-    # Kinds for which the action is possible in other statuses than ``statuses``.
-    statuses_for: Mapping[CaseKind, frozenset[CaseStatus]] = field(default_factory=dict)
-    # What the case must have for the action (a call to make, …): None, or why not.
-    missing: Callable[[Case], str | None] | None = None
-
-    def statuses_of(self, kind: CaseKind) -> frozenset[CaseStatus]:
-        """The statuses in which this action is possible on a case of this kind."""
-        return self.statuses_for.get(kind, self.statuses)
-
 
 def _refuse(reason: str) -> ActionRefused:
     return ActionRefused(reason)
@@ -685,7 +589,10 @@ def _answer_question(case: Case, p: NoteParams, ctx: Context) -> Outcome:
 
 def unfinished_work(case: Case) -> list[str]:
     """What still stands between this case and 'resolved'."""
-    left = []
+    from chalicelib.domain.field_actions import field_work_left
+    from chalicelib.domain.project_actions import project_work_left
+
+    left = field_work_left(case) + project_work_left(case)
     if case.refund and case.refund.state != "customer_told":
         left.append(f"the refund (at: {case.refund.state.replace('_', ' ')})")
     if case.reship and case.reship.state != "shipped":
@@ -786,9 +693,9 @@ def _actions() -> dict[str, Action]:
                    frozenset({K.WHOLESALE_REGISTRATION}), WholesaleParams, _wholesale, True),
             Action("apologise", front, frozenset({S.NEW, S.VERIFIED}),
                    frozenset({K.SERVICE_COMPLAINT}), NoteParams, _apologise, True),
-            Action("resolve", front, frozenset({S.IN_PROGRESS}), SHOP_KINDS, NoParams, _resolve,
+            Action("resolve", front, frozenset({S.IN_PROGRESS}), ALL_KINDS, NoParams, _resolve,
                    True),
-            Action("close", front, frozenset({S.RESOLVED}), SHOP_KINDS, NoParams, _close),
+            Action("close", front, frozenset({S.RESOLVED}), ALL_KINDS, NoParams, _close),
             Action("reopen", front, frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED}), ALL_KINDS,
                    NoteParams, _reopen),
             Action("cancel", front, OPEN, ALL_KINDS, NoteParams, _cancel),
@@ -800,7 +707,20 @@ def _actions() -> dict[str, Action]:
     }
 
 
-ACTIONS = _actions()
+def _all_actions() -> dict[str, Action]:
+    """The web-shop flow's actions, the field-service flow's and the project kinds'."""
+    from chalicelib.domain.field_actions import FIELD_ACTIONS
+    from chalicelib.domain.project_actions import PROJECT_ACTIONS
+
+    actions = _actions()
+    for action in (*FIELD_ACTIONS, *PROJECT_ACTIONS):
+        if action.name in actions:
+            raise AssertionError(f"two actions are named {action.name}")
+        actions[action.name] = action
+    return actions
+
+
+ACTIONS = _all_actions()
 
 
 def rating_open(case: Case) -> bool:
@@ -1018,3 +938,10 @@ class PolicyPromises:
     def question_report_due(self, asked_at: datetime) -> datetime:
         within = self.policies.follow_up.unanswered_question_within
         return self.policies.deadline(asked_at, within)
+
+    def deadline(self, start: datetime, duration: Duration) -> datetime:
+        return self.policies.deadline(start, duration)
+
+    @property
+    def field_service(self) -> FieldServicePolicy:
+        return self.policies.field_service

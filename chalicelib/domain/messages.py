@@ -23,6 +23,9 @@ KIND_LABELS: dict[Language, dict[CaseKind, str]] = {
         CaseKind.REPAIR_REQUEST: "Repair request",
         CaseKind.SERVICE_COMPLAINT: "Complaint about our service",
         CaseKind.WHOLESALE_REGISTRATION: "Wholesale account registration",
+        CaseKind.MAINTENANCE_VISIT: "Planned maintenance visit",
+        CaseKind.INSTALLATION_PROJECT: "Installation project",
+        CaseKind.WORKSHOP_REPAIR: "Workshop repair",
     },
     Language.ZH: {
         CaseKind.ENQUIRY: "产品或订单咨询",
@@ -37,6 +40,9 @@ KIND_LABELS: dict[Language, dict[CaseKind, str]] = {
         CaseKind.REPAIR_REQUEST: "报修",
         CaseKind.SERVICE_COMPLAINT: "服务投诉",
         CaseKind.WHOLESALE_REGISTRATION: "批发账户注册",
+        CaseKind.MAINTENANCE_VISIT: "定期保养",
+        CaseKind.INSTALLATION_PROJECT: "安装项目",
+        CaseKind.WORKSHOP_REPAIR: "送修",
     },
 }
 

@@ -380,6 +380,138 @@ def _default_approvals() -> dict[Remedy, ApprovalRule]:
     }
 
 
+class ResponsePromise(BaseModel):
+    """What a product line promises once a repair is reported: a reply, a technician on
+    site, the unit running again (else a loan unit). Each counts from the dispatch."""
+
+    model_config = _strict
+    reply_within: Duration = _duration("12 hours")
+    on_site_within: Duration = _duration("24 hours")
+    fixed_within: Duration = _duration("24 hours")
+
+
+class ApprovalTier(BaseModel):
+    """Parts requests worth up to ``up_to`` (the last tier: any amount) need every one of
+    ``roles`` to approve."""
+
+    model_config = _strict
+    up_to: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    roles: tuple[Role, ...] = Field(min_length=1)
+
+
+def _tiers(*tiers: tuple[int | None, tuple[Role, ...]]) -> Any:
+    return Field(
+        default_factory=lambda: tuple(
+            ApprovalTier(up_to=None if up_to is None else Decimal(up_to), roles=roles)
+            for up_to, roles in tiers
+        )
+    )
+
+
+def _check_tiers(tiers: tuple[ApprovalTier, ...]) -> tuple[ApprovalTier, ...]:
+    if not tiers:
+        raise ValueError("at least one tier is needed")
+    if tiers[-1].up_to is not None:
+        raise ValueError("the last tier is for any amount above the others: leave out up_to")
+    limits = [tier.up_to for tier in tiers[:-1]]
+    if any(limit is None for limit in limits):
+        raise ValueError("only the last tier may leave out up_to")
+    if limits != sorted(limits) or len(set(limits)) != len(limits):  # type: ignore[type-var]
+        raise ValueError("the up_to amounts must increase from tier to tier")
+    return tiers
+
+
+class Partner(BaseModel):
+    """A dealer (代理商/经销商) or a supplier (供应商): who they are and where forms go."""
+
+    model_config = _strict
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=254)
+    # Dealers: the regions they serve for the company.
+    regions: tuple[str, ...] = ()
+
+
+_S, _D, _Q = Role.SERVICE_DIRECTOR, Role.SUPPLY_VP, Role.QA_MANAGER
+
+
+class FieldServicePolicy(BaseModel):
+    """The field-service and warranty flow [003, 004]: dispatch, the parties' promises,
+    spare parts, old parts and fees."""
+
+    model_config = _strict
+    # 派工: a repair request is dispatched within this time of being reported.
+    dispatch_within: Duration = _duration("24 hours")
+    # The dealer returns the service form signed by the customer within this time.
+    dealer_form_within: Duration = _duration("7 days")
+    # The supplier whose part failed replies within this time …
+    supplier_reply_within: Duration = _duration("24 hours")
+    # … and returns the signed service form within this time.
+    supplier_form_within: Duration = _duration("5 working days")
+    # 三包备件: an approved parts request is shipped within this time of the last approval.
+    parts_ship_within: Duration = _duration("2 working days")
+    # 三包旧件: the replaced part is back within this time of the new part's shipping.
+    old_part_return_within: Duration = _duration("30 days")
+    # Urgent local purchase: receipt and reimbursement within this time of the approval.
+    local_purchase_settle_within: Duration = _duration("30 days")
+    # Non-warranty fees not collected on the spot are due within this time (the service
+    # director's consent needed).
+    fees_due_within: Duration = _duration("30 days")
+    # Warranty for a unit registered without its own terms: months from acceptance (or sale).
+    default_warranty_months: int = Field(default=24, ge=0, le=600)
+    # Response promises by product line; "default" for lines not named.
+    response: Mapping[str, ResponsePromise] = Field(
+        default_factory=lambda: {"default": ResponsePromise()}
+    )
+    # Who approves a warranty parts request (三包备件), by amount …
+    parts_approvals: tuple[ApprovalTier, ...] = _tiers(
+        (500, (_S,)), (2000, (_Q,)), (None, (Role.SERVICE_VP, _D))
+    )
+    # … and parts beyond the warranty promise (非正常备件).
+    extra_parts_approvals: tuple[ApprovalTier, ...] = _tiers(
+        (1000, (_S, _Q, Role.SERVICE_VP)),
+        (None, (_S, _Q, Role.SERVICE_VP, Role.SALES_VP, _D)),
+    )
+    # Planned maintenance: a visit every this many months during the warranty, and after it.
+    visit_every_months_in_warranty: int = Field(default=3, ge=1, le=120)
+    visit_every_months_after_warranty: int = Field(default=12, ge=1, le=120)
+    # How many planned visits after the warranty to schedule (0: none).
+    visits_after_warranty: int = Field(default=1, ge=0, le=50)
+    dealers: Mapping[str, Partner] = Field(default_factory=dict)
+    suppliers: Mapping[str, Partner] = Field(default_factory=dict)
+
+    @field_validator("parts_approvals", "extra_parts_approvals")
+    @classmethod
+    def _ordered(cls, tiers: tuple[ApprovalTier, ...]) -> tuple[ApprovalTier, ...]:
+        return _check_tiers(tiers)
+
+    @field_validator("response")
+    @classmethod
+    def _has_default(cls, value: Mapping[str, ResponsePromise]) -> Mapping[str, ResponsePromise]:
+        if "default" not in value:
+            raise ValueError("a 'default' product line is needed")
+        return value
+
+    def promise_for(self, product_line: str | None) -> ResponsePromise:
+        return self.response.get(product_line or "default", self.response["default"])
+
+    def approvers_for(self, amount: Decimal, beyond_warranty: bool) -> tuple[Role, ...]:
+        """Every role that must approve a parts request of this amount."""
+        tiers = self.extra_parts_approvals if beyond_warranty else self.parts_approvals
+        for tier in tiers:
+            if tier.up_to is None or amount <= tier.up_to:
+                return tier.roles
+        raise AssertionError("the last tier takes any amount")
+
+    def dealer_for_region(self, region: str | None) -> str | None:
+        if not region:
+            return None
+        wanted = region.casefold()
+        for dealer_id, dealer in sorted(self.dealers.items()):
+            if any(r.casefold() == wanted for r in dealer.regions):
+                return dealer_id
+        return None
+
+
 class Policies(BaseModel):
     """Everything a company may change. ``Policies()`` is the defaults."""
 
@@ -391,7 +523,7 @@ class Policies(BaseModel):
     follow_up: FollowUpPolicy = Field(default_factory=FollowUpPolicy)
     # Which remedies need an approval, above which amount, by whom (主管 = supervisor).
     approvals: Mapping[Remedy, ApprovalRule] = Field(default_factory=_default_approvals)
-    # field_service: the field-service and warranty flow comes with its own issue.
+    field_service: FieldServicePolicy = Field(default_factory=FieldServicePolicy)
 
     def calendar_for(self) -> WorkingCalendar:
         """The working calendar of these policies (built once per calendar section)."""

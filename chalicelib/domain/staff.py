@@ -20,6 +20,7 @@ class Role(StrEnum):
     SERVICE_VP = "service_vp"  # 服务副总
     SUPPLY_VP = "supply_vp"  # 供应副总
     SALES_VP = "sales_vp"  # 销售副总
+    RND = "rnd"  # 研发部: receives abnormal-problem reports
 
 
 # Who answers customers and moves a case along (the front line and those above it).

@@ -1,0 +1,149 @@
+"""The vocabulary of case actions: what an action is, what it may read (Context) and what
+it returns (Outcome), and the refusal every rule raises. The web-shop flow (lifecycle.py),
+the field-service flow (field_actions.py) and the project kinds (project_actions.py) declare
+their actions with it; lifecycle.ACTIONS holds them all.
+
+Pure domain code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
+from chalicelib.domain.policies import Duration, FieldServicePolicy
+from chalicelib.domain.remedies import ResolutionItem
+from chalicelib.domain.staff import Role, StaffMember
+from chalicelib.domain.timers import Notice
+from chalicelib.domain.units import Unit
+
+
+class ShopPromises(Protocol):
+    """The deadlines and approval limits of this deployment (from its policies file)."""
+
+    def refund_request_due(self, decided_at: datetime) -> datetime: ...
+
+    def refund_posting_due(self, requested_at: datetime) -> datetime: ...
+
+    def photos_due(self, requested_at: datetime) -> datetime: ...
+
+    def reship_due(self, decided_at: datetime, exchange: bool) -> datetime: ...
+
+    def tracking_check_due(self, at: datetime) -> datetime: ...
+
+    def approval_needed(self, item: ResolutionItem) -> Role | None: ...
+
+    @property
+    def card_refund_working_days(self) -> tuple[int, int]: ...
+
+    def resolve_due(self, at: datetime) -> datetime: ...
+
+    def follows_up(self, kind: CaseKind) -> bool: ...
+
+    def first_call(self, resolved_at: datetime) -> tuple[datetime, datetime]: ...
+
+    def second_call(self, first_call_at: datetime) -> tuple[datetime, datetime]: ...
+
+    def call_again(self, at: datetime) -> tuple[datetime, datetime]: ...
+
+    @property
+    def call_attempts(self) -> int: ...
+
+    def question_report_due(self, asked_at: datetime) -> datetime: ...
+
+    def deadline(self, start: datetime, duration: Duration) -> datetime: ...
+
+    @property
+    def field_service(self) -> FieldServicePolicy: ...
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    """Something the customer is told: a template name and the values it needs."""
+
+    template: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    case: Case
+    event: CaseEvent
+    messages: tuple[CustomerMessage, ...]
+
+
+class ActionRefused(Exception):
+    """The action is not allowed now, for this person, or with these parameters."""
+
+    def __init__(
+        self, reason: str, errors: list[dict[str, str]] | None = None, code: str = "not_now"
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors or []
+        self.code = code  # "role": not this person's to do; "not_now": not in this state
+
+
+_params = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+Text = Field(min_length=1, max_length=5000)
+Short = Field(min_length=1, max_length=200)
+
+
+class NoParams(BaseModel):
+    model_config = _params
+
+
+class NoteParams(BaseModel):
+    model_config = _params
+    text: str = Text
+
+
+
+
+Effect = Callable[[Case, Any, "Context"], "Outcome"]
+
+
+@dataclass(frozen=True)
+class Context:
+    actor: StaffMember
+    now: datetime
+    promises: ShopPromises
+    # The registered unit the case is about (field service), when there is one.
+    unit: Unit | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    updates: dict[str, Any] = field(default_factory=dict)
+    status: CaseStatus | None = None
+    messages: tuple[CustomerMessage, ...] = ()
+    # Staff to tell at once (a major quality problem to management, a report to R&D …).
+    notices: tuple[Notice, ...] = ()
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    roles: frozenset[Role]
+    statuses: frozenset[CaseStatus]
+    kinds: frozenset[CaseKind]
+    params: type[BaseModel]
+    effect: Effect
+    customer_visible: bool = False
+    # Kinds for which the action is possible in other statuses than ``statuses``.
+    statuses_for: Mapping[CaseKind, frozenset[CaseStatus]] = field(default_factory=dict)
+    # What the case must have for the action (a call to make, …): None, or why not.
+    missing: Callable[[Case], str | None] | None = None
+
+    def statuses_of(self, kind: CaseKind) -> frozenset[CaseStatus]:
+        """The statuses in which this action is possible on a case of this kind."""
+        return self.statuses_for.get(kind, self.statuses)
+
+
+def refuse(reason: str) -> ActionRefused:
+    return ActionRefused(reason)
