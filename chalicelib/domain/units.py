@@ -47,7 +47,7 @@ class Unit(BaseModel):
     model: RegistryText = Field(max_length=200)
     product_line: RegistryText = Field(default="default", max_length=64)
     customer_name: RegistryText = Field(max_length=200)
-    customer_email: EmailStr | None = Field(default=None, max_length=254)
+    customer_email: EmailStr = Field(max_length=254)  # every case needs a reachable customer
     customer_phone: RegistryText | None = Field(default=None, max_length=40)
     address: RegistryText | None = Field(default=None, max_length=500)
     region: RegistryText | None = Field(default=None, max_length=100)
