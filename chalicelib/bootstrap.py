@@ -9,12 +9,19 @@ from chalicelib.adapters.dynamodb import DynamoCaseStore
 from chalicelib.adapters.photos import S3PhotoStore
 from chalicelib.adapters.report_files import S3ReportFiles
 from chalicelib.adapters.ses import SesMailer
+from chalicelib.adapters.units import DynamoUnitStore
 from chalicelib.settings import get_settings, policies_from
 
 
 @lru_cache(maxsize=1)
 def case_store() -> DynamoCaseStore:
     return DynamoCaseStore(get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def unit_store() -> DynamoUnitStore:
+    """The registry of sold units (same table as the cases)."""
+    return DynamoUnitStore(get_settings().table_name)
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +59,7 @@ def reset() -> None:
     get_settings.cache_clear()
     policies_from.cache_clear()
     case_store.cache_clear()
+    unit_store.cache_clear()
     mailer.cache_clear()
     photo_store.cache_clear()
     report_files.cache_clear()

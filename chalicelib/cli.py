@@ -8,6 +8,10 @@
     python -m chalicelib.cli --local report monthly 2026-10 --out october.xlsx
     python -m chalicelib.cli --local report daily 2026-11-21
     python -m chalicelib.cli --local sweep                       # fire due timers now
+    python -m chalicelib.cli --local units import units.xlsx [--dry-run]
+    python -m chalicelib.cli --local units show SN-1001
+    python -m chalicelib.cli units template units.xlsx         # an empty registry workbook
+    python -m chalicelib.cli --local visits                      # open the planned visits due now
 
 `--local` talks to the running local stack (`make run`); without it the table named by
 SERVICE_DESK_TABLE_NAME in the AWS account of your environment is used. A token is shown
@@ -145,6 +149,70 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _units(args: argparse.Namespace) -> int:
+    from chalicelib.adapters import unit_workbook
+
+    if args.command == "template":
+        Path(args.file).write_bytes(unit_workbook.template())
+        print(f"{args.file}: the registry's columns, and a sheet explaining each")
+        return 0
+
+    from chalicelib import bootstrap
+    from chalicelib.services import units as registry
+    from chalicelib.settings import get_policies
+
+    store, policies = bootstrap.unit_store(), get_policies()
+    if args.command == "show":
+        view = registry.unit_view(store, policies, args.serial_no)
+        if view is None:
+            print(f"no unit {args.serial_no} in the registry", file=sys.stderr)
+            return 1
+        for name, value in view.unit.model_dump(mode="json").items():
+            if value is not None:
+                print(f"{name:21} {value}")
+        ends = view.warranty_ends_on
+        print(f"{'warranty_ends_on':21} {ends or 'by operating hours only'}")
+        visits = ", ".join(day.isoformat() for day in view.planned_visits)
+        print(f"{'planned_visits':21} {visits or 'none to come'}")
+        return 0
+
+    from tqdm import tqdm
+
+    try:
+        rows = unit_workbook.read_units(Path(args.file))
+    except (unit_workbook.WorkbookError, OSError) as bad:
+        print(f"{args.file}: {bad}", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    # The bar goes to stderr (shown on a terminal only), the summary to stdout.
+    with tqdm(total=len(rows), unit="row", file=sys.stderr, disable=None) as bar:
+        report = registry.import_units(
+            store, policies, rows, now, registry.company_today(policies, now),
+            progress=bar.update, dry_run=args.dry_run,
+        )
+    done = "would be registered (dry run)" if args.dry_run else "registered"
+    print(f"{args.file}: {len(report.registered)} {done} with {report.visits_planned} planned "
+          f"visits, {len(report.rejected)} rejected")
+    for rejected in report.rejected:
+        print(f"row {rejected.row}" + (f" ({rejected.serial_no})" if rejected.serial_no else ""))
+        for problem in rejected.problems:
+            print(f"  {problem.field}: {problem.message}")
+    return 1 if report.rejected else 0
+
+
+def _visits(args: argparse.Namespace) -> int:
+    from chalicelib import bootstrap
+    from chalicelib.services.units import open_planned_visits
+    from chalicelib.settings import get_policies, get_settings
+
+    report = open_planned_visits(
+        bootstrap.unit_store(), bootstrap.case_store(), get_settings(), get_policies(),
+        datetime.now(UTC),
+    )
+    print(json.dumps(report.as_dict()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from chalicelib.domain.staff import Role
 
@@ -189,6 +257,25 @@ def main(argv: list[str] | None = None) -> int:
 
     sweep = commands.add_parser("sweep", help="fire the timers due now (as the schedule does)")
     sweep.set_defaults(run=_sweep)
+
+    units = commands.add_parser("units", help="the registry of sold units (设备档案)")
+    units_commands = units.add_subparsers(dest="command", required=True)
+    load = units_commands.add_parser(
+        "import", help="register the units of a workbook (.xlsx) with their planned visits"
+    )
+    load.add_argument("file")
+    load.add_argument("--dry-run", action="store_true",
+                      help="check every row and report, register nothing")
+    show = units_commands.add_parser("show", help="a unit, its warranty end and planned visits")
+    show.add_argument("serial_no")
+    blank = units_commands.add_parser("template", help="write an empty registry workbook")
+    blank.add_argument("file")
+    units.set_defaults(run=_units)
+
+    visits = commands.add_parser(
+        "visits", help="open the planned maintenance visits due now (as the schedule does)"
+    )
+    visits.set_defaults(run=_visits)
 
     args = parser.parse_args(argv)
     if args.local:

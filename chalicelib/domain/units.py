@@ -11,13 +11,14 @@ Pure domain code: the day and the policies come in as arguments.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
-from chalicelib.domain.case import OneLine
+from chalicelib.domain.case import Customer, OneLine
 
 
 def _not_formula(value: str) -> str:
@@ -151,3 +152,99 @@ def planned_visits(
     if ends != date.max:
         visits += [add_months(ends, every_after * k) for k in range(1, visits_after + 1)]
     return visits
+
+
+# --- registering units (the registry sheet and the staff API) ----------------------------
+
+# The registry's columns, and the headings staff give them in a workbook (English or
+# Chinese). A heading is matched without regard to case, spaces or hyphens.
+COLUMN_HEADINGS: dict[str, tuple[str, ...]] = {
+    "serial_no": ("serial_no", "serial", "序列号", "机号"),
+    "model": ("model", "型号"),
+    "product_line": ("product_line", "产品线"),
+    "customer_name": ("customer_name", "customer", "客户", "客户名称"),
+    "customer_email": ("customer_email", "email", "邮箱"),
+    "customer_phone": ("customer_phone", "phone", "电话"),
+    "address": ("address", "地址"),
+    "region": ("region", "区域", "地区"),
+    "dealer": ("dealer", "代理商", "经销商"),
+    "sold_on": ("sold_on", "销售日期"),
+    "accepted_on": ("accepted_on", "验收日期"),
+    "operating_hours": ("operating_hours", "工作小时", "小时数"),
+    "hours_read_on": ("hours_read_on", "读数日期"),
+    "warranty_months": ("warranty_months", "保修月数"),
+    "warranty_hours": ("warranty_hours", "保修小时"),
+    "maintenance_contract": ("maintenance_contract", "保养合同"),
+}
+REQUIRED_COLUMNS = ("serial_no", "model", "customer_name", "customer_email", "sold_on")
+DATE_COLUMNS = frozenset({"sold_on", "accepted_on", "hours_read_on"})
+NUMBER_COLUMNS = frozenset({"operating_hours", "warranty_months", "warranty_hours"})
+FLAG_COLUMNS = frozenset({"maintenance_contract"})
+
+
+def heading_key(text: str) -> str:
+    return "_".join(text.replace("-", " ").split()).casefold()
+
+
+COLUMN_FOR_HEADING = {
+    heading_key(heading): column
+    for column, headings in COLUMN_HEADINGS.items()
+    for heading in headings
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a unit cannot be registered: the field and what is wrong with it."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+def registration_problems(unit: Unit, *, today: date, dealers: Collection[str]) -> list[Problem]:
+    """What the model alone cannot know: dates still to come (``today`` is the company's
+    day), acceptance before the sale, a dealer the company does not have (checked only when
+    the policies name dealers), and a customer a case could not be opened for (each planned
+    visit becomes a case for them)."""
+    problems = [
+        Problem(name, "cannot be in the future")
+        for name in ("sold_on", "accepted_on", "hours_read_on")
+        if (day := getattr(unit, name)) is not None and day > today
+    ]
+    if unit.accepted_on is not None and unit.accepted_on < unit.sold_on:
+        problems.append(Problem("accepted_on", "cannot be before the sale (sold_on)"))
+    if unit.dealer is not None and dealers and unit.dealer not in dealers:
+        known = ", ".join(sorted(dealers))
+        problems.append(Problem("dealer", f"unknown dealer '{unit.dealer}' (known: {known})"))
+    try:
+        Customer(name=unit.customer_name, email=unit.customer_email, phone=unit.customer_phone)
+    except ValidationError as error:
+        for detail in error.errors(include_url=False):
+            field = f"customer_{detail['loc'][0]}"
+            message = detail["msg"].removeprefix("Value error, ")
+            if detail["type"] == "string_pattern_mismatch":
+                message = "digits, spaces and + ( ) . / - only"
+            problems.append(Problem(field, message))
+    return problems
+
+
+def with_terms_fixed(unit: Unit, *, default_months: int, registered_at: datetime) -> Unit:
+    """The unit as registered: a unit sold without its own terms keeps the default warranty
+    of the day it was registered, whatever the policies say later."""
+    update: dict[str, object] = {"registered_at": registered_at}
+    if unit.warranty_months is None and unit.warranty_hours is None:
+        update["warranty_months"] = default_months
+    return unit.model_copy(update=update)
+
+
+@dataclass(frozen=True)
+class PlannedVisit:
+    """A planned maintenance visit (定期保养) of a unit: its case is opened at ``due_at``,
+    the opening of business on ``day``."""
+
+    serial_no: str
+    day: date
+    due_at: datetime

@@ -1,0 +1,147 @@
+"""Staff routes of the registry of sold units (设备档案): register one unit, read one,
+import a workbook of them. A Chalice blueprint, registered in app.py.
+
+Like app.py, business modules are imported inside the views, so the API's cold start
+does not load them until a unit route is called.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from chalice.app import Blueprint, Response
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_JSON_BYTES = 64 * 1024
+MAX_WORKBOOK_BYTES = 5 * 1024 * 1024
+# What one API call imports within the Lambda's 30 seconds; the CLI takes any number.
+MAX_WORKBOOK_UNITS = 1000
+
+units = Blueprint(__name__)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+
+
+def _errors(status: int, errors: list[dict[str, str]]) -> Response:
+    return _json(status, {"errors": errors})
+
+
+def _raw_body(limit: int) -> bytes | None:
+    """The request body, or None when it is over ``limit`` bytes."""
+    request = units.current_request
+    raw = request.raw_body or b""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    return None if len(raw) > limit else raw
+
+
+def staff_route(view: Callable[..., Response]) -> Callable[..., Response]:
+    """As app.py's staff_api: an active staff token is needed (401 otherwise), and AWS
+    trouble is a 503 to retry, never a bare 500."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        from chalicelib import bootstrap
+        from chalicelib.services.ports import WriteConflict
+        from chalicelib.services.staff_desk import staff_for
+
+        try:
+            member = staff_for(
+                bootstrap.case_store(), units.current_request.headers.get("authorization")
+            )
+            if member is None:
+                return _errors(401, [{"field": "Authorization", "message": "a valid staff "
+                                      "token is needed (Authorization: Bearer sdk_…)"}])
+            return view(member, *args, **kwargs)
+        except (ClientError, BotoCoreError, WriteConflict) as error:
+            units.log.exception("storage unavailable: %s", error)
+            return _errors(
+                503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
+            )
+
+    return wrapped
+
+
+@units.route("/api/staff/units", methods=["POST"], content_types=["application/json"])
+@staff_route
+def register_unit(staff: Any) -> Response:
+    """One unit: 201 with its warranty end and planned visits."""
+    from pydantic import ValidationError
+
+    from chalicelib import bootstrap
+    from chalicelib.domain.units import Unit
+    from chalicelib.services import units as registry
+    from chalicelib.settings import get_policies
+    from chalicelib.web import forms
+
+    raw = _raw_body(MAX_JSON_BYTES)
+    if raw is None:
+        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
+    try:
+        data = forms.json_body(raw)
+    except forms.BadRequest as bad:
+        return _errors(400, bad.errors)
+    if not isinstance(data, dict):
+        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
+    try:
+        unit = Unit.model_validate(data)
+        registered = registry.register_unit(
+            bootstrap.unit_store(), get_policies(), unit, bootstrap.now()
+        )
+    except ValidationError as error:
+        return _errors(400, [p.as_dict() for p in registry.unit_problems(error)])
+    except registry.UnitRejected as rejected:
+        return _errors(400, [p.as_dict() for p in rejected.problems])
+    except registry.UnitAlreadyRegistered as taken:
+        return _errors(409, [{"field": "serial_no", "message": str(taken)}])
+    return _json(201, registered.as_dict())
+
+
+@units.route("/api/staff/units/{serial_no}", methods=["GET"])
+@staff_route
+def read_unit(staff: Any, serial_no: str) -> Response:
+    """A unit with its warranty end and the planned visits still to come."""
+    from chalicelib import bootstrap
+    from chalicelib.services.units import unit_view
+    from chalicelib.settings import get_policies
+
+    view = None
+    if 0 < len(serial_no) <= 64:
+        view = unit_view(bootstrap.unit_store(), get_policies(), serial_no)
+    if view is None:
+        return _errors(404, [{"field": "serial_no", "message": "no such unit"}])
+    return _json(200, view.as_dict())
+
+
+@units.route("/api/staff/units/import", methods=["POST"], content_types=[XLSX_TYPE])
+@staff_route
+def import_workbook(staff: Any) -> Response:
+    """A registry workbook (.xlsx, the body as it is): 200 with what was registered and
+    every rejected row with its reasons."""
+    from chalicelib import bootstrap
+    from chalicelib.adapters.unit_workbook import WorkbookError, read_units
+    from chalicelib.services.units import company_today, import_units
+    from chalicelib.settings import get_policies
+
+    raw = _raw_body(MAX_WORKBOOK_BYTES)
+    if raw is None:
+        return _errors(413, [{"field": "body", "message": "must be at most 5 MB"}])
+    try:
+        rows = read_units(raw, max_rows=MAX_WORKBOOK_UNITS)
+    except WorkbookError as bad:
+        return _errors(400, [{"field": "body", "message": str(bad)}])
+    policies, now = get_policies(), bootstrap.now()
+    report = import_units(
+        bootstrap.unit_store(), policies, rows, now, company_today(policies, now)
+    )
+    return _json(200, report.as_dict())
