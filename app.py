@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, Cron, Rate, Request, Response
 
+from chalicelib.web.unit_routes import XLSX_TYPE, units
+
 if TYPE_CHECKING:
     from chalicelib.domain.case import Case, Channel, Language
     from chalicelib.services.intake import Receipt
@@ -354,6 +356,85 @@ def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
     )
 
 
+@app.route("/status/{token}/sign", methods=["GET"])
+@storage_trouble_is_503
+def sign_page(token: str) -> Response:
+    """The quote or service form for the customer to sign. Opening it signs nothing."""
+    return _sign(token, None)
+
+
+@app.route(
+    "/status/{token}/sign", methods=["POST"],
+    content_types=["application/x-www-form-urlencoded"],
+)
+@storage_trouble_is_503
+def sign_document(token: str) -> Response:
+    from chalicelib.web import forms, pages
+
+    request = _request()
+    try:
+        values = forms.form_values(_raw_body(request))
+    except _BodyTooLarge:
+        language = _page_language(request)
+        page = pages.message_page(language, "error_title", "> 64 KiB", home=_home(request))
+        return _html(413, page)
+    return _sign(token, values)
+
+
+def _sign(token: str, posted: dict[str, str] | None) -> Response:
+    from chalicelib import bootstrap
+    from chalicelib.domain.field_actions import what_to_sign
+    from chalicelib.domain.lifecycle import ActionRefused
+    from chalicelib.services.sign_off import NotWhatWasShown, sign
+    from chalicelib.web import pages
+
+    request = _request()
+    store = bootstrap.case_store()
+    case = store.find_case_by_token(token) if len(token) <= 100 else None
+    if case is None:
+        language = _page_language(request)
+        text = pages.UI[language]["not_found_text"]
+        page = pages.message_page(language, "not_found", text, home=_home(request))
+        return _html(404, page, NO_STORE)
+    language = _page_language(request, fallback=case.language)
+    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    number = case.case_number
+    what = what_to_sign(case)
+    if posted is not None and what is not None:
+        try:
+            sign(store, case, posted.get("what") or None, posted.get("name", ""),
+                 posted.get("comment"), bootstrap.now())
+        except NotWhatWasShown:
+            page = pages.sign_page(language, case_number=number, state="ask", what=what,
+                                   lines=pages.sign_lines(case, what, language))
+            return _html(409, page, headers)
+        except ActionRefused:
+            page = pages.sign_page(
+                language, case_number=number, state="ask", what=what,
+                lines=pages.sign_lines(case, what, language), name=posted.get("name", "")[:200],
+                comment=posted.get("comment", "")[:2000],
+                errors={"name": pages.SIGN_UI[language]["need_name"]},
+            )
+            return _html(400, page, headers)
+        # Post/redirect/get: a reload shows what was signed and signs nothing more.
+        return Response(
+            body="", status_code=303,
+            headers={"Location": f"sign?lang={language.value}&signed={what}", **NO_STORE},
+        )
+    if what is not None:
+        page = pages.sign_page(language, case_number=number, state="ask", what=what,
+                               lines=pages.sign_lines(case, what, language))
+        return _html(200, page, headers)
+    query: Mapping[str, str] = request.query_params or {}
+    signed = query.get("signed", "form")
+    lines = pages.sign_lines(case, signed if signed in ("quote", "form") else "form", language)
+    if lines and any(label == pages.SIGN_UI[language]["signed_by"] for label, _ in lines):
+        page = pages.sign_page(language, case_number=number, state="signed", lines=lines)
+        return _html(409 if posted is not None else 200, page, headers)
+    page = pages.sign_page(language, case_number=number, state="not_now")
+    return _html(409 if posted is not None else 200, page, headers)
+
+
 def _photo_return(request: Request, token: str, language: Language) -> str:
     """Where S3 sends the customer's browser after an upload (it adds bucket, key, etag)."""
     return f"{_base_url(request)}/status/{token}?uploaded=1&lang={language.value}"
@@ -625,7 +706,7 @@ def act_on_case(staff: Any, case_id: str) -> Response:
     from chalicelib import bootstrap
     from chalicelib.domain.lifecycle import ActionRefused
     from chalicelib.services.staff_desk import CaseNotFound, StaleVersion, act_on_case
-    from chalicelib.settings import get_policies
+    from chalicelib.settings import get_policies, get_settings
     from chalicelib.web import forms
 
     request = _request()
@@ -646,6 +727,8 @@ def act_on_case(staff: Any, case_id: str) -> Response:
             actor=staff,
             now=bootstrap.now(),
             base_url=_base_url(request),
+            settings=get_settings(),
+            units=bootstrap.unit_store(),
         )
     except CaseNotFound:
         return _errors(404, [{"field": "case_id", "message": "no such case"}])
@@ -729,6 +812,11 @@ def openapi() -> Response:
     return _json(200, openapi_document())
 
 
+# The registry of sold units (chalicelib/web/unit_routes.py); workbooks are posted as bytes.
+app.register_blueprint(units)
+app.api.binary_types.append(XLSX_TYPE)
+
+
 # -- schedules -----------------------------------------------------------------------
 
 
@@ -801,6 +889,22 @@ def monthly_report_mail(event: Any) -> dict[str, Any]:
     if sent.sent:
         app.log.info("monthly report %s to %d", sent.name, sent.recipients)
     return {"sent": int(sent.sent), "recipients": sent.recipients}
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def open_planned_visits(event: Any) -> dict[str, int]:
+    """Planned maintenance (定期保养): open a case for each visit whose day has come, once."""
+    from chalicelib import bootstrap
+    from chalicelib.services.units import open_planned_visits as open_due_visits
+    from chalicelib.settings import get_policies, get_settings
+
+    report = open_due_visits(
+        bootstrap.unit_store(), bootstrap.case_store(), get_settings(), get_policies(),
+        bootstrap.now(), time_left=_time_left(event),
+    )
+    if report.due:
+        app.log.info("planned visits: %s", report.as_dict())
+    return report.as_dict()
 
 
 @app.on_sns_message(topic="${MailFeedbackTopic.TopicName}")  # resolved by Fn::Sub in the package

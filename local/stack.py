@@ -218,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         "SERVICE_DESK_MAIL_DROP_DIR": str(mail_dir),
         "SERVICE_DESK_PUBLIC_BASE_URL": base_url,
         "SERVICE_DESK_SERVICE_CENTRE_EMAIL": "service-centre@example.com",
+        # An example company with dealers and a supplier, to try the field-service flow.
+        "SERVICE_DESK_POLICIES_FILE": os.environ.get(
+            "SERVICE_DESK_POLICIES_FILE", "policies/example-forklifts.toml"
+        ),
     }
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(env)

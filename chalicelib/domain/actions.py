@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +58,8 @@ class ShopPromises(Protocol):
 
     def deadline(self, start: datetime, duration: Duration) -> datetime: ...
 
+    def local_date(self, at: datetime) -> date: ...
+
     @property
     def field_service(self) -> FieldServicePolicy: ...
 
@@ -75,6 +77,8 @@ class Change:
     case: Case
     event: CaseEvent
     messages: tuple[CustomerMessage, ...]
+    # Staff and partners to tell (by audience: the sweep's and the desk's recipients).
+    notices: tuple[Notice, ...] = ()
 
 
 class ActionRefused(Exception):
@@ -115,6 +119,8 @@ class Context:
     promises: ShopPromises
     # The registered unit the case is about (field service), when there is one.
     unit: Unit | None = None
+    # The staff by id (their names), for actions that name a colleague (a technician).
+    staff_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ STAFF_ONLY_KINDS = frozenset(
         CaseKind.WORKSHOP_REPAIR,
     }
 )
+NO_FIRST_REPLY_KINDS = frozenset({CaseKind.MAINTENANCE_VISIT, CaseKind.INSTALLATION_PROJECT})
 # Kinds worked through the field-service flow (unit, warranty, dispatch, service form).
 FIELD_SERVICE_KINDS = frozenset({CaseKind.REPAIR_REQUEST, CaseKind.MAINTENANCE_VISIT})
 FORM_KINDS = tuple(kind for kind in CaseKind if kind not in STAFF_ONLY_KINDS)
@@ -366,6 +367,7 @@ def open_case(
     actor: str | None = None,
     first_reply_due_at: datetime | None = None,
     resolve_due_at: datetime | None = None,
+    dispatch_due_at: datetime | None = None,
 ) -> tuple[Case, CaseEvent]:
     """A new case and the first line of its history (by the customer, unless staff took
     the report)."""
@@ -385,8 +387,15 @@ def open_case(
         created_at=now,
         updated_at=now,
         version=1,
-        first_reply_due_at=first_reply_due_at,
-        resolve_due_at=resolve_due_at,
+        # A planned visit and an installation project are the company's own initiative:
+        # no first reply is owed; a project runs for months, not to a 5-day target.
+        first_reply_due_at=None if complaint.kind in NO_FIRST_REPLY_KINDS else first_reply_due_at,
+        resolve_due_at=None if complaint.kind is CaseKind.INSTALLATION_PROJECT
+        else resolve_due_at,
+        # A repair or a planned visit is dispatched within the promised time.
+        field_service=FieldService(dispatch_due_at=dispatch_due_at)
+        if complaint.kind in FIELD_SERVICE_KINDS
+        else None,
     )
     event = CaseEvent(
         case_id=case_id,

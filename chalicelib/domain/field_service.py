@@ -9,6 +9,7 @@ Pure data: the actions that change it are in field_actions.py.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -274,3 +275,13 @@ class FieldService(BaseModel):
 
     def request(self, number: int) -> PartsRequest | None:
         return next((r for r in self.parts if r.number == number), None)
+
+    def dealer_to_charge(self, request: PartsRequest, dealers: Collection[str]) -> str | None:
+        """The dealer a warranty parts request becomes a parts sale to (the dealer it went
+        to; the unit's dealer for parts requested before any dispatch), or None:
+        processes.md charges only dealers, so parts that went to our own technician or to a
+        supplier are reminded instead."""
+        who = request.for_party
+        if who is None:  # requested before any dispatch: the unit's dealer
+            who = self.unit.dealer if self.unit else None
+        return who if who is not None and who in dealers else None

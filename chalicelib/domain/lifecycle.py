@@ -10,7 +10,8 @@ ActionRefused with the reason and changes nothing.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -52,6 +53,7 @@ from chalicelib.domain.remedies import (
     ReturnTrack,
 )
 from chalicelib.domain.staff import FRONT_LINE, Role, StaffMember, may_approve
+from chalicelib.domain.units import Unit
 
 S = CaseStatus
 K = CaseKind
@@ -807,7 +809,12 @@ def apply_action(
     actor: StaffMember,
     now: datetime,
     promises: ShopPromises,
+    unit: Unit | None = None,
+    staff_names: Mapping[str, str] | None = None,
 ) -> Change:
+    """Apply one action. ``unit`` is the registered unit the case (or the parameters) name,
+    ``staff_names`` the staff by id: the caller looks them up for the actions that use them
+    (warranty check; dispatch to a technician, fees)."""
     action = ACTIONS.get(action_name)
     if action is None:
         raise ActionRefused(
@@ -844,7 +851,10 @@ def apply_action(
             for e in error.errors(include_url=False)
         ]
         raise ActionRefused("the parameters are not right", errors) from None
-    outcome = action.effect(case, checked, Context(actor=actor, now=now, promises=promises))
+    context = Context(
+        actor=actor, now=now, promises=promises, unit=unit, staff_names=staff_names or {}
+    )
+    outcome = action.effect(case, checked, context)
     updates = dict(outcome.updates)
     if outcome.status is not None:
         updates["status"] = outcome.status
@@ -871,7 +881,9 @@ def apply_action(
             {"template": m.template, "values": m.values} for m in outcome.messages
         ),
     )
-    return Change(case=changed, event=event, messages=outcome.messages)
+    return Change(
+        case=changed, event=event, messages=outcome.messages, notices=outcome.notices
+    )
 
 
 class PolicyPromises:
@@ -941,6 +953,9 @@ class PolicyPromises:
 
     def deadline(self, start: datetime, duration: Duration) -> datetime:
         return self.policies.deadline(start, duration)
+
+    def local_date(self, at: datetime) -> date:
+        return self.policies.calendar_for().local(at).date()
 
     @property
     def field_service(self) -> FieldServicePolicy:

@@ -261,6 +261,40 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
             "this page, from 1 (very unhappy) to 5 (very happy):\n{survey_url}\n"
             "Opening the link alone records nothing: only the answer you send counts.",
         ),
+        "workshop_quote": (
+            "Repair quote: case {case_number}",
+            "We have examined your device.\n{description}\nThe repair costs {amount}. Please "
+            "tell us whether we should go ahead: reply to this e-mail or call us.",
+        ),
+        "workshop_ready_for_pickup": (
+            "Your device is ready: case {case_number}",
+            "Your device is repaired and has passed our full check. You can collect it at "
+            "our shop, with everything you left with it. To pay: {amount}.",
+        ),
+        "workshop_return_unrepaired": (
+            "Your device is ready to collect: case {case_number}",
+            "As you asked, we have not repaired your device. You can collect it at our "
+            "shop, with everything you left with it.",
+        ),
+        "warranty_decision": (
+            "Warranty check: case {case_number}",
+            "We have checked your unit {serial_no}. {decision}",
+        ),
+        "fees_quoted": (
+            "Quote for the repair: case {case_number}",
+            "The repair is not covered by the warranty. Our quote: {amount} for: "
+            "{description}\nWe start the work once you agree. To agree, sign with your "
+            "name on this page:\n{sign_url}",
+        ),
+        "technician_dispatched": (
+            "Your repair is arranged: case {case_number}",
+            "{party_name} will take care of your repair and contact you shortly.",
+        ),
+        "service_form_to_sign": (
+            "Please confirm the repair: case {case_number}",
+            "The work is done: {work}\nPlease confirm it on the service form by signing "
+            "with your name on this page (you may add a comment):\n{sign_url}",
+        ),
     },
     Language.ZH: {
         "photos_requested": (
@@ -324,8 +358,81 @@ CASE_MESSAGES: dict[Language, dict[str, tuple[str, str]]] = {
             "（1 = 非常不满意，5 = 非常满意）：\n{survey_url}\n"
             "仅打开链接不会记录任何评价，提交后才算数。",
         ),
+        "workshop_quote": (
+            "单号 {case_number}：维修报价",
+            "我们已检测您的设备。\n{description}\n维修费用为 {amount}。请回复此邮件或致电"
+            "告诉我们是否进行维修。",
+        ),
+        "workshop_ready_for_pickup": (
+            "单号 {case_number}：设备已修好",
+            "您的设备已修好，并已通过全面检测。请到本店取回设备及随机物品。应付金额：{amount}。",
+        ),
+        "workshop_return_unrepaired": (
+            "单号 {case_number}：请取回设备",
+            "按您的要求，我们未维修您的设备。请到本店取回设备及随机物品。",
+        ),
+        "warranty_decision": (
+            "单号 {case_number}：三包核定结果",
+            "我们已核查您的设备 {serial_no}。{decision}",
+        ),
+        "fees_quoted": (
+            "单号 {case_number}：维修报价",
+            "此次维修不在三包范围内。报价：{amount}，项目：{description}\n"
+            "您同意后我们即开始维修。请在此页面签名确认：\n{sign_url}",
+        ),
+        "technician_dispatched": (
+            "单号 {case_number}：已派工",
+            "{party_name} 将负责您的维修，并会尽快与您联系。",
+        ),
+        "service_form_to_sign": (
+            "单号 {case_number}：请确认维修完成",
+            "维修已完成：{work}\n请在此页面签名确认售后服务处理单（可附意见）：\n{sign_url}",
+        ),
     },
 }
+
+
+_WARRANTY_REASONS = {
+    Language.EN: {
+        "period_ended": "the warranty period ended on {warranty_ends_on}",
+        "hours_exceeded": "the operating hours are past the warranty hours",
+        "misuse": "the technician found the fault was caused by misuse",
+        "not_original_part": "a part that is not original caused the fault",
+        "not_sold_yet": "our records do not show the unit as sold on that day",
+    },
+    Language.ZH: {
+        "period_ended": "三包期已于 {warranty_ends_on} 结束",
+        "hours_exceeded": "工作小时数已超过三包小时数",
+        "misuse": "经技术员检查，故障系使用不当造成",
+        "not_original_part": "故障由非原厂配件造成",
+        "not_sold_yet": "记录显示该设备当日尚未售出",
+    },
+}
+
+
+def _warranty_sentence(language: Language, values: dict[str, str]) -> str:
+    """The warranty decision in the customer's words: free, under contract, or paid and why."""
+    zh = language is Language.ZH
+    if values.get("in_warranty"):
+        ends = values.get("warranty_ends_on", "")
+        if zh:
+            return "设备在三包期内，维修免费" + (f"（三包期至 {ends}）。" if ends else "。")
+        return "It is under warranty: the repair is free" + (
+            f" (warranty until {ends})." if ends else "."
+        )
+    reasons = [
+        _WARRANTY_REASONS[language].get(r, r).format(warranty_ends_on=values.get(
+            "warranty_ends_on", ""))
+        for r in values.get("reasons", "").split(",") if r
+    ]
+    why = ("；" if zh else "; ").join(reasons)
+    if values.get("service_class") == "B":
+        return (f"不在三包范围内（{why}），按保养合同处理。" if zh else
+                f"It is not under warranty ({why}); the work is done under your maintenance "
+                "contract.")
+    return (f"不在三包范围内（{why}），维修需收费，开工前我们会先报价并请您确认。" if zh else
+            f"It is not under warranty ({why}), so the repair is paid: we will send you a "
+            "quote to agree to before any work starts.")
 
 
 def _filled(language: Language, template: str, values: dict[str, str]) -> dict[str, str]:
@@ -353,6 +460,8 @@ def _filled(language: Language, template: str, values: dict[str, str]) -> dict[s
             )
         else:
             filled["offer"] = ""
+    if template == "warranty_decision":
+        filled["decision"] = _warranty_sentence(language, values)
     if template == "reshipped":
         extras = [e for e in values.get("extras", "").split(",") if e]
         names = REMEDY_LABELS[language]
@@ -384,7 +493,11 @@ def case_message(
 ) -> EmailText:
     """One step of a case, told to the customer (e-mail and status page use the same text)."""
     subject_format, body_format = CASE_MESSAGES[language][template]
-    fields = _Blank({**_filled(language, template, values), "case_number": case_number})
+    fields = _Blank({
+        **_filled(language, template, values),
+        "case_number": case_number,
+        "sign_url": f"{status_url}/sign",
+    })
     subject = f"【{company_name}】" if language is Language.ZH else f"[{company_name}] "
     subject += subject_format.format_map(fields)
     greeting = f"{customer_name}，您好：" if language is Language.ZH else f"Dear {customer_name},"

@@ -539,6 +539,9 @@ class Policies(BaseModel):
     def resolve_due(self, at: datetime) -> datetime:
         return self.deadline(at, self.service_levels.resolve_within)
 
+    def dispatch_due(self, reported_at: datetime) -> datetime:
+        return self.deadline(reported_at, self.field_service.dispatch_within)
+
     def approver_for(self, remedy: Remedy, amount: Decimal | None) -> Role | None:
         """The role that must approve this remedy for this amount, or None if nobody
         must. A remedy without an amount needs no approval."""

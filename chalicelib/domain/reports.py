@@ -32,8 +32,9 @@ class ReportRow(BaseModel):
     language: Language
     owner: str | None = None
     product: str | None = None
-    # Field-service facts (the region, dealer and supplier of the unit, the service class
-    # A/B/C and the parts cost) come with the field-service flow; None until then.
+    # Field-service facts: the unit's region and dealer (or the dealer dispatched), the
+    # supplier dispatched, the service class A/B/C, the warranty parts cost (shipped or
+    # bought, not charged back as a sale) and the old parts still due back.
     region: str | None = None
     dealer: str | None = None
     supplier: str | None = None
@@ -55,6 +56,32 @@ class ReportRow(BaseModel):
     rated_at: datetime | None = None
 
 
+def _field_facts(case: Case) -> dict[str, object]:
+    record = case.field_service
+    if record is None:
+        return {}
+    dispatch = record.dispatch
+    unit = record.unit
+    dealer = unit.dealer if unit else None
+    if dispatch is not None and dispatch.party.value == "dealer":
+        dealer = dispatch.to
+    return {
+        "region": unit.region if unit else None,
+        "dealer": dealer,
+        "supplier": dispatch.to if dispatch and dispatch.party.value == "supplier" else None,
+        "service_class": record.service_class.value if record.service_class else None,
+        "parts_cost": sum(
+            (r.amount for r in record.parts
+             if r.state in ("shipped", "settled") and r.sale is None),
+            Decimal(0),
+        ),
+        "old_parts_outstanding": sum(
+            1 for r in record.parts
+            if r.old_part is not None and r.old_part.received_at is None and r.sale is None
+        ),
+    }
+
+
 def report_row(case: Case) -> ReportRow:
     calls = tuple(
         (call.number, call.outcome, call.recorded_at)
@@ -69,7 +96,10 @@ def report_row(case: Case) -> ReportRow:
         channel=case.channel,
         language=case.language,
         owner=case.owner,
-        product=case.product,
+        product=case.product or (
+            case.field_service.unit.model
+            if case.field_service and case.field_service.unit else None
+        ),
         created_at=case.created_at,
         updated_at=case.updated_at,
         first_reply_due_at=case.first_reply_due_at,
@@ -82,6 +112,7 @@ def report_row(case: Case) -> ReportRow:
         calls=calls,
         satisfaction_rating=case.satisfaction.rating if case.satisfaction else None,
         rated_at=case.satisfaction.at if case.satisfaction else None,
+        **_field_facts(case),
     )
 
 

@@ -28,6 +28,19 @@ TIMER_LABELS: dict[Language, dict[TimerKind, str]] = {
         TimerKind.TRACKING_CHECK: "tracking check",
         TimerKind.FOLLOW_UP_CALL: "follow-up call",
         TimerKind.CUSTOMER_QUESTION: "customer's question from a follow-up call",
+        TimerKind.MILESTONE: "planned installation milestone",
+        TimerKind.MANUFACTURER_RETURN: (
+            "ask the manufacturer how the repair is going (12 h before the device is due back)"
+        ),
+        TimerKind.DISPATCH: "repair dispatched (派工)",
+        TimerKind.PARTY_REPLY: "reply from the technician, dealer or supplier",
+        TimerKind.ON_SITE: "technician on site",
+        TimerKind.FIXED: "unit running again (else lend a unit)",
+        TimerKind.SIGNED_FORM: "service form returned signed by the customer",
+        TimerKind.PARTS_SHIPPING: "approved spare parts shipped (三包备件)",
+        TimerKind.LOCAL_PURCHASE: "local purchase: receipt and reimbursement",
+        TimerKind.OLD_PART: "old part returned (三包旧件)",
+        TimerKind.FEES: "fees collected",
     },
     Language.ZH: {
         TimerKind.FIRST_REPLY: "首次回复客户",
@@ -39,6 +52,17 @@ TIMER_LABELS: dict[Language, dict[TimerKind, str]] = {
         TimerKind.TRACKING_CHECK: "物流跟踪查询",
         TimerKind.FOLLOW_UP_CALL: "回访电话",
         TimerKind.CUSTOMER_QUESTION: "回访中客户提出的问题",
+        TimerKind.MILESTONE: "安装项目计划节点",
+        TimerKind.MANUFACTURER_RETURN: "向厂家维修站询问维修进度（预计返回前 12 小时）",
+        TimerKind.DISPATCH: "派工",
+        TimerKind.PARTY_REPLY: "技术员/代理商/供应商回复",
+        TimerKind.ON_SITE: "技术员到达现场",
+        TimerKind.FIXED: "设备恢复运行（否则提供备用机）",
+        TimerKind.SIGNED_FORM: "客户签字的售后服务处理单寄回",
+        TimerKind.PARTS_SHIPPING: "三包备件发货",
+        TimerKind.LOCAL_PURCHASE: "紧急采购：收据与报销",
+        TimerKind.OLD_PART: "三包旧件返回",
+        TimerKind.FEES: "收取服务费用",
     },
 }
 
@@ -78,6 +102,33 @@ _REMINDERS: dict[Language, dict[str, tuple[str, str]]] = {
             "A {label} of case {case_number} (customer {customer}) is still unanswered; "
             "it was to be answered or reported by {due}:",
         ),
+        "work_dispatched": (
+            "Case {case_number}: service order for {party_name}",
+            "Customer {customer} needs a repair (case {case_number}), sent to you: "
+            "{party_name}.\nPlease reply by {reply_due}, be on site by {on_site_due}"
+            "{form_line}.",
+        ),
+        "parts_approval_needed": (
+            "Case {case_number}: parts request {number} to approve ({amount})",
+            "Parts request {number} of case {case_number} (customer {customer}) is worth "
+            "{amount} and waits for the approval of: {roles}.",
+        ),
+        "parts_sale_charged": (
+            "Case {case_number}: parts request {number} charged as a sale ({amount})",
+            "The warranty parts of request {number} (case {case_number}, customer "
+            "{customer}) are charged to you as a parts sale of {amount}, because "
+            "{reason}.",
+        ),
+        "abnormal_problem": (
+            "Case {case_number}: abnormal problem report {number}",
+            "The service team reports an abnormal problem on case {case_number} "
+            "(customer {customer}). The report:",
+        ),
+        "major_quality_problem": (
+            "Case {case_number}: MAJOR QUALITY PROBLEM",
+            "Case {case_number} (customer {customer}) is flagged as a major quality "
+            "problem, to management at once. The finding:",
+        ),
     },
     Language.ZH: {
         "deadline_missed": (
@@ -99,6 +150,29 @@ _REMINDERS: dict[Language, dict[str, tuple[str, str]]] = {
             "单号 {case_number}：客户问题仍未答复",
             "客户 {customer} 的单号 {case_number}，{label}仍未答复"
             "（应于 {due} 前答复或上报）：",
+        ),
+        "work_dispatched": (
+            "单号 {case_number}：派工给 {party_name}",
+            "客户 {customer} 需要维修（单号 {case_number}），现派给：{party_name}。\n"
+            "请于 {reply_due} 前回复，{on_site_due} 前到达现场{form_line}。",
+        ),
+        "parts_approval_needed": (
+            "单号 {case_number}：备件申请 {number} 待审批（{amount}）",
+            "单号 {case_number}（客户 {customer}）的备件申请 {number} 金额 {amount}，"
+            "待以下人员审批：{roles}。",
+        ),
+        "parts_sale_charged": (
+            "单号 {case_number}：备件申请 {number} 转为备件销售（{amount}）",
+            "单号 {case_number}（客户 {customer}）的三包备件申请 {number} 已转为备件销售，"
+            "金额 {amount}，由贵方承担，原因：{reason}。",
+        ),
+        "abnormal_problem": (
+            "单号 {case_number}：售服异常问题反馈单 {number}",
+            "单号 {case_number}（客户 {customer}）出现异常问题，反馈如下：",
+        ),
+        "major_quality_problem": (
+            "单号 {case_number}：重大质量问题",
+            "单号 {case_number}（客户 {customer}）被标记为重大质量问题，立即上报管理层。情况：",
         ),
     },
 }
@@ -163,6 +237,43 @@ def _timer_label(language: Language, timer: str) -> str:
         return timer
 
 
+_SALE_REASONS = {
+    Language.EN: {
+        "not_returned": "the old part did not come back in time",
+        "incomplete": "the old part came back incomplete",
+        "not_warranty": "QA found the fault is not covered by the warranty",
+        "not_original": "the old part is not an original part",
+    },
+    Language.ZH: {
+        "not_returned": "三包旧件未按时返回",
+        "incomplete": "返回的旧件不完整",
+        "not_warranty": "经品管部检验，不属于三包范围",
+        "not_original": "返回的旧件非原厂配件",
+    },
+}
+
+_FORM_LINE = {
+    Language.EN: ", and return the service form signed by the customer by {form_due}",
+    Language.ZH: "，并于 {form_due} 前寄回客户签字的售后服务处理单",
+}
+
+
+def _field_fields(language: Language, values: dict[str, str], timezone: str) -> dict[str, str]:
+    """The fields of the field-service e-mails (dispatch, parts, escalations)."""
+    form_due = values.get("form_due_at", "")
+    return {
+        "party_name": _one_line(values.get("party_name", "")),
+        "reply_due": local_time(values.get("reply_due_at", ""), timezone),
+        "on_site_due": local_time(values.get("on_site_due_at", ""), timezone),
+        "form_line": _FORM_LINE[language].format(form_due=local_time(form_due, timezone))
+        if form_due else "",
+        "number": values.get("number", ""),
+        "amount": values.get("amount", ""),
+        "roles": values.get("roles", "").replace(",", ", "),
+        "reason": _SALE_REASONS[language].get(values.get("reason", ""), values.get("reason", "")),
+    }
+
+
 def staff_email(
     *,
     template: str,
@@ -186,6 +297,7 @@ def staff_email(
         "due": local_time(values.get("due_at", ""), timezone),
         "owner": values.get("owner") or _NOBODY[language],
         "call_number": values.get("call_number", ""),
+        **_field_fields(language, values, timezone),
     }
     # Fields are filled in one pass: braces in a customer's name stay as they are.
     body = body_format.format_map(fields)
@@ -194,6 +306,9 @@ def staff_email(
         # Quoted (indented): the customer's words, never taken for a link or for ours.
         question = values.get("question", "").splitlines() or [""]
         lines += ["", *(f"    {line}" for line in question), "", _QUESTION_CLOSING[language]]
+    if template in ("abnormal_problem", "major_quality_problem"):
+        # The staff's finding, quoted the same way.
+        lines += ["", *(f"    {line}" for line in values.get("text", "").splitlines() or [""])]
     if values.get("late") == "yes":
         lines += ["", _LATE[language]]
     lines += ["", signature]

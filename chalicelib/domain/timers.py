@@ -18,6 +18,7 @@ Pure domain code: time and policies come in as arguments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,6 +26,7 @@ from typing import Literal
 
 from chalicelib.domain.case import Case, CaseStatus
 from chalicelib.domain.policies import Policies
+from chalicelib.domain.projects import project_timers
 
 
 class TimerKind(StrEnum):
@@ -37,9 +39,24 @@ class TimerKind(StrEnum):
     TRACKING_CHECK = "tracking_check"  # is the parcel's tracking online? (5 days)
     FOLLOW_UP_CALL = "follow_up_call"  # 回访
     CUSTOMER_QUESTION = "customer_question"  # a question from a call, still unanswered
+    # Field service (三包, 派工): each party's promises, parts, old parts, fees.
+    DISPATCH = "dispatch"  # 派工 within 24 h of the report
+    PARTY_REPLY = "party_reply"  # the technician/dealer/supplier replies
+    ON_SITE = "on_site"  # a technician on site
+    FIXED = "fixed"  # the unit running again (else a loan unit)
+    SIGNED_FORM = "signed_form"  # the dealer's/supplier's form signed by the customer
+    PARTS_SHIPPING = "parts_shipping"  # approved 三包备件 shipped (2 working days)
+    LOCAL_PURCHASE = "local_purchase"  # urgent local purchase: receipt and reimbursement
+    OLD_PART = "old_part"  # 三包旧件 back (30 days), else a parts sale to the dealer
+    FEES = "fees"  # non-warranty fees collected (30 days)
+    # The project kinds (project_actions.project_timers).
+    MILESTONE = "milestone"  # a planned installation milestone not ticked by its day
+    MANUFACTURER_RETURN = "manufacturer_return"  # 返厂: check progress 12 h before due back
 
 
-# Deadlines that, when missed, go to the owner and then up the ladder.
+# Deadlines that, when missed, go to the owner and then up the ladder. An old part from a
+# dealer not back in time is not reminded: the parts request becomes a parts sale charged
+# to the dealer (field_actions.convert_unreturned).
 DEADLINES = frozenset(TimerKind) - {TimerKind.FOLLOW_UP_CALL, TimerKind.CUSTOMER_QUESTION}
 
 
@@ -51,6 +68,7 @@ class Timer:
     kind: TimerKind
     due_at: datetime
     call_number: int | None = None  # for follow-up calls
+    parts_number: int | None = None  # for parts requests and their old parts
     window_ends_at: datetime | None = None  # for follow-up calls: make the call by then
 
 
@@ -77,7 +95,10 @@ def timers_for(case: Case) -> dict[str, Timer]:
             add(TimerKind.RESHIP, case.reship.due_at)
         if case.status is CaseStatus.WATCHING_TRACKING:
             add(TimerKind.TRACKING_CHECK, case.tracking_check_due_at)
+        _field_timers(case, add)
+        timers += [Timer(name, kind, due) for kind, name, due in project_timers(case)]
     if case.status is not CaseStatus.CANCELLED:
+        timers += _parts_timers(case)
         call = case.follow_up.pending_call if case.follow_up else None
         if call is not None and case.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
             timers.append(
@@ -92,6 +113,50 @@ def timers_for(case: Case) -> dict[str, Timer]:
         if case.open_question is not None:
             add(TimerKind.CUSTOMER_QUESTION, case.open_question.report_due_at)
     return {timer.name: timer for timer in timers}
+
+
+def _field_timers(case: Case, add: Callable[[TimerKind, datetime | None], None]) -> None:
+    """The field-service promises of an open case: dispatch, then each party's."""
+    record = case.field_service
+    if record is None:
+        return
+    dispatch = record.dispatch
+    if dispatch is None:
+        add(TimerKind.DISPATCH, record.dispatch_due_at)
+        return
+    if dispatch.replied_at is None:
+        add(TimerKind.PARTY_REPLY, dispatch.reply_due_at)
+    if dispatch.on_site_at is None:
+        add(TimerKind.ON_SITE, dispatch.on_site_due_at)
+    if dispatch.fixed_at is None and dispatch.loan_unit is None:
+        add(TimerKind.FIXED, dispatch.fixed_due_at)
+    if dispatch.form_returned_at is None:
+        add(TimerKind.SIGNED_FORM, dispatch.form_due_at)
+
+
+def _parts_timers(case: Case) -> list[Timer]:
+    """Parts, old parts and fees are followed until done, even once the case is resolved:
+    an old part has 30 days to come back."""
+    record = case.field_service
+    if record is None:
+        return []
+    timers = []
+    for request in record.parts:
+        n = request.number
+        if request.state == "approved" and request.ship_due_at is not None:
+            timers.append(Timer(f"parts_shipping_{n}", TimerKind.PARTS_SHIPPING,
+                                request.ship_due_at, parts_number=n))
+        if request.state == "approved" and request.settle_due_at is not None:
+            timers.append(Timer(f"local_purchase_{n}", TimerKind.LOCAL_PURCHASE,
+                                request.settle_due_at, parts_number=n))
+        old = request.old_part
+        if old is not None and old.received_at is None and request.sale is None:
+            timers.append(Timer(f"old_part_{n}", TimerKind.OLD_PART, old.due_at,
+                                parts_number=n))
+    fees = record.fees
+    if fees is not None and fees.collected_at is None and fees.due_at is not None:
+        timers.append(Timer(TimerKind.FEES.value, TimerKind.FEES, fees.due_at))
+    return timers
 
 
 @dataclass(frozen=True)
@@ -114,7 +179,16 @@ def timer_changes(before: Case | None, after: Case) -> TimerChanges:
 
 # -- firing ------------------------------------------------------------------------------
 
-Audience = Literal["owner", "managers", "supervisors", "customer"]
+Audience = Literal[
+    "owner",  # the case's owner (the service centre when nobody owns it)
+    "managers",  # supervisors and service directors
+    "supervisors",
+    "customer",
+    "party",  # the dispatched technician, dealer or supplier
+    "approvers",  # the roles a parts request waits for (values["roles"])
+    "rnd_qa",  # R&D and QA (abnormal-problem reports)
+    "management",  # the service director and the VPs (a major quality problem)
+]
 
 
 @dataclass(frozen=True)
@@ -131,6 +205,9 @@ class Notice:
 class Firing:
     notices: tuple[Notice, ...]
     next_stage_at: datetime | None  # None: this timer is done
+    # An old part not back in time: this parts request becomes a parts sale (a change to
+    # the case, made by the sweep through field_actions.convert_unreturned).
+    lapsed_parts_request: int | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +250,16 @@ def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing
             return Firing(notices, next_stage_at=timer.window_ends_at)
         values["call_number"] = str(timer.call_number)
         return Firing((Notice("owner", "follow_up_call_overdue", values),), None)
+    if timer.kind is TimerKind.OLD_PART and due.stage == 0:
+        record = case.field_service
+        request = record.request(timer.parts_number or 0) if record else None
+        if request is not None and record is not None and record.dealer_to_charge(
+            request, policies.field_service.dealers
+        ):
+            return Firing((), None, lapsed_parts_request=timer.parts_number)
+        # No dealer to charge (our own technician, a supplier): a missed deadline like any.
+    if timer.parts_number is not None:
+        values["parts_number"] = str(timer.parts_number)
     if timer.kind is TimerKind.CUSTOMER_QUESTION:
         assert case.open_question is not None
         values["question"] = case.open_question.text

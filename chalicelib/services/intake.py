@@ -144,6 +144,7 @@ def submit_complaint(
         actor=taken_by,
         first_reply_due_at=policies.first_reply_due(now) if policies else None,
         resolve_due_at=policies.resolve_due(now) if policies else None,
+        dispatch_due_at=policies.dispatch_due(now) if policies else None,
     )
     receipt = Receipt(
         case_id=case_id, case_number=case_number, status=case.status.value, status_url=status_url

@@ -14,6 +14,8 @@ from chalicelib.domain.customer import CustomerRecord
 from chalicelib.domain.lifecycle import ActionRefused, PolicyPromises, apply_action
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.staff import Role, StaffMember
+from chalicelib.domain.units import Unit
+from chalicelib.services.notices import notice_messages, recipients_for
 from chalicelib.services.ports import (
     CaseFilter,
     CaseStore,
@@ -21,6 +23,8 @@ from chalicelib.services.ports import (
     StaleCase,
     WriteConflict,
 )
+from chalicelib.services.recipients import Recipients
+from chalicelib.settings import Settings
 
 TOKEN_PREFIX = "sdk_"
 
@@ -115,6 +119,15 @@ def status_url(case: Case, base_url: str) -> str:
     return f"{base_url.rstrip('/')}/status/{case.status_token}"
 
 
+class UnitLookup(Protocol):
+    def get_unit(self, serial_no: str) -> Unit | None: ...
+
+
+# The actions that read the registered unit, and those that name a colleague.
+UNIT_ACTIONS = frozenset({"check_warranty"})
+STAFF_NAMING_ACTIONS = frozenset({"dispatch", "set_fees"})
+
+
 class DeskStore(CaseStore, StaffStore, Protocol):
     """Cases and the staff who work on them (one table, one store)."""
 
@@ -130,6 +143,8 @@ def act_on_case(
     actor: StaffMember,
     now: datetime,
     base_url: str,
+    settings: Settings,
+    units: UnitLookup | None = None,
 ) -> Case:
     """Apply one action to a case. The change, its event and the customer's e-mails are
     written together, only if nobody changed the case since `expected_version`."""
@@ -144,8 +159,22 @@ def act_on_case(
             f"there is no member of staff '{owner}'",
             [{"field": "params.owner", "message": "not a member of staff"}],
         )
+    params_given = params if isinstance(params, dict) else {}
+    unit = None
+    if action in UNIT_ACTIONS and units is not None:
+        record = case.field_service
+        serial = params_given.get("serial_no") or case.serial_no or (
+            record.unit.serial_no if record and record.unit else None
+        )
+        unit = units.get_unit(serial) if isinstance(serial, str) and serial else None
+    staff_names = (
+        {member.staff_id: member.name for member in store.list_staff() if member.active}
+        if action in STAFF_NAMING_ACTIONS
+        else None
+    )
     change = apply_action(
-        case, action, params, actor=actor, now=now, promises=PolicyPromises(policies)
+        case, action, params, actor=actor, now=now, promises=PolicyPromises(policies),
+        unit=unit, staff_names=staff_names,
     )
     outbox = [
         OutboxMessage(
@@ -164,6 +193,11 @@ def act_on_case(
         )
         for message in change.messages
     ]
+    if change.notices:
+        people = Recipients(store, settings)
+        for notice in change.notices:
+            to = recipients_for(notice, change.case, people, policies)
+            outbox += notice_messages(notice, change.case, to, settings, policies, now)
     try:
         store.save_change(change.case, change.event, outbox, expected_version, previous=case)
     except StaleCase as stale:

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.case import Case
+from chalicelib.domain.case import Case, CaseEvent
+from chalicelib.domain.field_actions import convert_unreturned
 from chalicelib.domain.policies import Policies
-from chalicelib.domain.staff import Role, StaffMember
-from chalicelib.domain.timers import DueTimer, Notice, fire, is_late
-from chalicelib.services.ports import OutboxMessage
-from chalicelib.services.recipients import SUPERVISORS, Address, Recipients
+from chalicelib.domain.staff import StaffMember
+from chalicelib.domain.timers import DueTimer, fire, is_late
+from chalicelib.services.notices import notice_messages, recipients_for
+from chalicelib.services.ports import OutboxMessage, StaleCase, WriteConflict
+from chalicelib.services.recipients import Recipients
 from chalicelib.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,15 @@ class SweepStore(Protocol):
     def get_case(self, case_id: str) -> Case | None: ...
 
     def list_staff(self) -> list[StaffMember]: ...
+
+    def save_change(
+        self,
+        case: Case,
+        event: CaseEvent,
+        outbox: list[OutboxMessage],
+        expected_version: int,
+        previous: Case | None = None,
+    ) -> None: ...
 
     def fire_timer(
         self,
@@ -66,69 +76,37 @@ class SweepReport:
         }
 
 
-def recipients_for(notice: Notice, case: Case, people: Recipients) -> list[Address]:
-    """Everyone to tell; the service centre stands in for a case nobody owns, and for a
-    company without supervisors on file."""
-    if notice.to == "customer":
-        return [(case.customer.name, case.customer.email)]
-    if notice.to == "owner":
-        return people.member(case.owner) or people.centre() or people.with_roles(SUPERVISORS)
-    if notice.to == "supervisors":
-        return (
-            people.with_roles(frozenset({Role.SUPERVISOR}))
-            or people.with_roles(SUPERVISORS)
-            or people.centre()
-        )
-    return people.with_roles(SUPERVISORS) or people.centre()
-
-
-def _status_url(case: Case, settings: Settings) -> str:
-    base = str(settings.public_base_url or case.links_base or "").rstrip("/")
-    return f"{base}/status/{case.status_token}"
-
-
-def notice_messages(
-    notice: Notice,
+def _convert_unreturned(
+    store: SweepStore,
     case: Case,
-    recipients: list[Address],
+    number: int,
+    recipients: Recipients,
     settings: Settings,
     policies: Policies,
     now: datetime,
-) -> list[OutboxMessage]:
-    """One outbox message per recipient: the customer in their language, staff in the
-    company's."""
-    messages = []
-    for name, address in recipients:
-        if notice.to == "customer":
-            status_url = _status_url(case, settings)
-            payload: dict[str, Any] = {
-                "to": address,
-                "customer_name": case.customer.name,
-                "language": case.language.value,
-                "case_number": case.case_number,
-                "status_url": status_url,
-                "values": {**notice.values, "survey_url": f"{status_url}/satisfaction"},
-            }
-        else:
-            payload = {
-                "to": address,
-                "to_name": name,
-                "customer_name": case.customer.name,
-                "language": settings.default_language.value,
-                "case_number": case.case_number,
-                "timezone": policies.calendar.timezone,
-                "values": {**notice.values, "owner": case.owner or ""},
-            }
-        messages.append(
-            OutboxMessage(
-                message_id=uuid.uuid4().hex,
-                case_id=case.case_id,
-                template=notice.template,
-                payload=payload,
-                due_at=now,
-            )
-        )
-    return messages
+    report: SweepReport,
+) -> None:
+    """An old part not back in time: the parts request becomes a parts sale charged to the
+    dealer, who is told why. One case change (version-checked, so a racing sweep writes
+    nothing); it ends the timer in the same transaction."""
+    record, request = case.field_service, None
+    if record is not None:
+        request = record.request(number)
+    dealer = (
+        record.dealer_to_charge(request, policies.field_service.dealers)
+        if record is not None and request is not None else None
+    )
+    assert dealer is not None, "fire() converts only a dealer's parts"
+    change, notice = convert_unreturned(case, number, dealer, now)
+    people = recipients_for(notice, change.case, recipients, policies)
+    messages = notice_messages(notice, change.case, people, settings, policies, now)
+    try:
+        store.save_change(change.case, change.event, messages, case.version, previous=case)
+    except (StaleCase, WriteConflict):
+        report.lost_races += 1
+        return
+    report.fired += 1
+    report.emails += len(messages)
 
 
 def sweep_due_timers(
@@ -153,10 +131,16 @@ def sweep_due_timers(
             case = store.get_case(due.case_id)
             firing = fire(due, case, policies, now) if case is not None else None
             late = is_late(due, now)
+            if case is not None and firing is not None and firing.lapsed_parts_request:
+                _convert_unreturned(
+                    store, case, firing.lapsed_parts_request, recipients, settings, policies,
+                    now, report,
+                )
+                continue
             messages: list[OutboxMessage] = []
             if case is not None and firing is not None:
                 for notice in firing.notices:
-                    people = recipients_for(notice, case, recipients)
+                    people = recipients_for(notice, case, recipients, policies)
                     if not people:
                         report.unaddressed.append(f"{case.case_number} {notice.template}")
                         logger.warning(

@@ -3,6 +3,7 @@ that validate the requests, so the description cannot drift from the code."""
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from chalicelib.domain.case import CaseKind, CaseStatus, Complaint, PhoneComplaint
 from chalicelib.domain.customer import CustomerRecord
+from chalicelib.domain.units import Unit
 from chalicelib.services.photos import UploadRequest
 from chalicelib.web.forms import ActionRequest
 
@@ -113,6 +115,33 @@ class StaleBody(BaseModel):
     changes: list[dict[str, Any]]
 
 
+class UnitRead(BaseModel):
+    unit: Unit
+    warranty_ends_on: date | None = Field(
+        description="null: the warranty ends by operating hours only."
+    )
+    planned_visits: list[date] = Field(
+        description="The maintenance visits still to come; each becomes a maintenance_visit "
+        "case at the opening of business on its day."
+    )
+
+
+class RejectedRowBody(BaseModel):
+    row: int = Field(description="The row's number in the sheet.")
+    serial_no: str | None
+    problems: list[FieldError]
+
+
+class UnitImportReport(BaseModel):
+    rows: int = Field(description="Rows with any value (empty rows are skipped).")
+    registered: int
+    serial_nos: list[str] = Field(description="The serial numbers registered.")
+    visits_planned: int
+    rejected: list[RejectedRowBody] = Field(description="Each with every reason; nothing of "
+                                            "a rejected row is written.")
+    dry_run: bool
+
+
 def _json(model: type[BaseModel]) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
 
@@ -152,7 +181,7 @@ def openapi_document() -> dict[str, Any]:
     models: list[type[BaseModel]] = [
         Complaint, PhoneComplaint, ReceiptBody, ErrorsBody, CaseStatusBody, ActionRequest,
         StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody, CustomerList, CustomerRead,
-        UploadRequest, PhotoUploadForm,
+        UploadRequest, PhotoUploadForm, Unit, UnitRead, UnitImportReport,
     ]
     staff_errors = {
         "401": _errors("No valid staff token (Authorization: Bearer sdk_…)."),
@@ -405,6 +434,59 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/staff/units": {
+                "post": {
+                    "summary": "Register a sold unit (设备档案) with its planned visits",
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": _json(Unit)},
+                    "responses": {
+                        "201": {"description": "Registered.", "content": _json(UnitRead)},
+                        "400": _errors("Every bad field (a date to come, acceptance before "
+                                       "the sale, an unknown dealer, …)."),
+                        "409": _errors("The serial number is registered already."),
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        **staff_errors,
+                    },
+                }
+            },
+            "/api/staff/units/{serial_no}": {
+                "get": {
+                    "summary": "A unit, the end of its warranty and its visits to come",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "serial_no", "in": "path", "required": True,
+                         "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {"description": "The unit.", "content": _json(UnitRead)},
+                        "404": _errors("No such unit."),
+                        **staff_errors,
+                    },
+                }
+            },
+            "/api/staff/units/import": {
+                "post": {
+                    "summary": "Register the units of a workbook (.xlsx): the first sheet, "
+                    "headed by column names in English or Chinese",
+                    "description": "Good rows are registered with their planned visits; each "
+                    "bad row is reported with every reason and nothing of it is written. "
+                    "Formulas are refused. At most 1,000 units per call.",
+                    "security": bearer,
+                    "requestBody": {"required": True, "content": {
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                            "schema": {"type": "string", "format": "binary"}}}},
+                    "responses": {
+                        "200": {"description": "What was registered and what was rejected.",
+                                "content": _json(UnitImportReport)},
+                        "400": _errors("Not a workbook, an unknown column heading, a missing "
+                                       "column, or too many units."),
+                        "413": _errors("Over 5 MB."),
+                        "415": {"description": "Not the .xlsx content type."},
+                        **staff_errors,
+                    },
+                }
+            },
             "/status/{token}/satisfaction": {
                 "get": {
                     "summary": "The customer's rating form (from the follow-up e-mail). "
@@ -432,6 +514,39 @@ def openapi_document() -> dict[str, Any]:
                         "400": _html("The form again, with the problem marked."),
                         "404": _html("No such case."),
                         "409": _html("Nothing to rate on this case now."),
+                    },
+                },
+            },
+            "/status/{token}/sign": {
+                "get": {
+                    "summary": "The fee quote (before paid work) or the service form (after the "
+                    "work) for the customer to sign. Opening it signs nothing.",
+                    "parameters": [TOKEN, LANG],
+                    "responses": {"200": _html("The document to sign, what was signed, or "
+                                               "nothing to sign."),
+                                  "404": _html("No such case.")},
+                },
+                "post": {
+                    "summary": "Sign the document shown with the customer's typed name",
+                    "parameters": [TOKEN, LANG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/x-www-form-urlencoded": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "what": {"type": "string", "enum": ["quote", "form"],
+                                         "description": "The document shown."},
+                                "name": {"type": "string", "maxLength": 200},
+                                "comment": {"type": "string", "maxLength": 2000},
+                            },
+                            "required": ["name"],
+                        }}},
+                    },
+                    "responses": {
+                        "303": {"description": "Signed: what was signed at Location."},
+                        "400": _html("The document again: a name is needed."),
+                        "404": _html("No such case."),
+                        "409": _html("Another document waits now, or nothing to sign."),
                     },
                 },
             },

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from chalicelib.domain.case import FORM_KINDS, Language
+from chalicelib.domain.case import FORM_KINDS, Case, Language
 from chalicelib.domain.messages import (
     HISTORY_LABELS,
     KIND_LABELS,
@@ -275,3 +275,107 @@ def satisfaction_page(
         comment_max=COMMENT_MAX_LENGTH,
         errors=errors or {},
     )
+
+
+# The signing page (templates/sign.html): the customer's private link to agree to a fee
+# quote before paid work, or to confirm the service form (售后服务处理单) once the work is
+# done. The typed name is the signature.
+SIGN_UI: dict[Language, dict[str, str]] = {
+    Language.EN: {
+        "title": "Sign",
+        "heading_quote": "Quote for work outside the warranty",
+        "heading_form": "Service form",
+        "explain_quote": "By typing your name and signing, you agree to the quoted fees; "
+        "the work starts after that.",
+        "explain_form": "By typing your name and signing, you confirm the work was done. "
+        "Anything not right? Say so in the comment.",
+        "name": "Your full name (your signature)",
+        "comment": "Comment (optional)",
+        "sign": "Sign",
+        "thanks": "Thank you: signed.",
+        "not_now": "There is nothing to sign on this case right now.",
+        "amount": "Amount",
+        "description": "For",
+        "work": "Work done",
+        "parts": "Parts used",
+        "hours": "Hours",
+        "signed_by": "Signed by",
+        "signed_at": "Signed at",
+        "need_name": "type your name to sign",
+    },
+    Language.ZH: {
+        "title": "签字确认",
+        "heading_quote": "三包外维修报价",
+        "heading_form": "售后服务处理单",
+        "explain_quote": "输入姓名并签字，即表示您同意上述费用；签字后我们开始维修。",
+        "explain_form": "输入姓名并签字，即表示您确认维修已完成。如有问题，请在意见栏中说明。",
+        "name": "您的姓名（即签名）",
+        "comment": "意见（选填）",
+        "sign": "签字",
+        "thanks": "谢谢，已签字。",
+        "not_now": "此单目前没有需要签字的内容。",
+        "amount": "金额",
+        "description": "项目",
+        "work": "维修内容",
+        "parts": "使用配件",
+        "hours": "工时",
+        "signed_by": "签字人",
+        "signed_at": "签字时间",
+        "need_name": "请输入姓名以签字",
+    },
+}
+
+
+def sign_page(
+    language: Language,
+    *,
+    case_number: str,
+    state: Literal["ask", "signed", "not_now"],
+    what: str = "",
+    lines: list[tuple[str, str]] | None = None,
+    name: str = "",
+    comment: str = "",
+    errors: dict[str, str] | None = None,
+) -> str:
+    """The quote or the service form with a name field to sign it ("ask"), the thanks with
+    who signed and when ("signed"), or nothing to sign ("not_now"). Posts to itself."""
+    return _render(
+        "sign.html",
+        language,
+        sg=SIGN_UI[language],
+        case_number=case_number,
+        state=state,
+        what=what,
+        lines=lines or [],
+        name=name,
+        comment=comment,
+        errors=errors or {},
+    )
+
+
+def sign_lines(case: Case, what: str, language: Language) -> list[tuple[str, str]]:
+    """The document to sign (or signed) as label/value lines, in the customer's words."""
+    ui = SIGN_UI[language]
+    record = case.field_service
+    if record is None:
+        return []
+    if what == "quote" and record.quote is not None:
+        quote = record.quote
+        lines = [(ui["amount"], f"{quote.amount:.2f}"), (ui["description"], quote.description)]
+        signed = quote.consent
+    elif what == "form" and record.form is not None:
+        form = record.form
+        parts = "\n".join(
+            f"{p.part_no} × {p.quantity}" + (f" ({p.description})" if p.description else "")
+            for p in form.parts_used
+        )
+        lines = [(ui["work"], form.work), (ui["hours"], f"{form.hours}")]
+        if parts:
+            lines.append((ui["parts"], parts))
+        signed = form.sign_off
+    else:
+        return []
+    if signed is not None:
+        lines += [(ui["signed_by"], signed.name),
+                  (ui["signed_at"], signed.at.strftime("%Y-%m-%d %H:%M UTC"))]
+    return lines

@@ -403,7 +403,7 @@ def test_a_case_is_assigned_only_to_a_member_of_staff(client: Any) -> None:
     assert body(ann)["case"]["owner"] == "ann"
 
 
-def test_a_repair_request_can_be_noted_messaged_and_cancelled_until_field_service_exists(
+def test_a_new_repair_request_offers_the_field_service_flow_not_the_shop_remedies(
     client: Any,
 ) -> None:
     agent = staff_token(Role.AGENT)
@@ -412,6 +412,8 @@ def test_a_repair_request_can_be_noted_messaged_and_cancelled_until_field_servic
     read = body(call(client, "get", f"/api/staff/cases/{case_id}", agent))
     assert set(read["available_actions"]) == {
         "add_note", "message_customer", "assign_owner", "cancel",
+        "check_warranty", "dispatch", "report_abnormal_problem",
+        "flag_major_quality_problem", "register_unit_return",
     }
     assert act(client, agent, case_id, "cancel", 1, {"text": "Sent to the workshop by phone"}
                ).status_code == 200

@@ -332,3 +332,38 @@ def test_the_html_confirmation_shows_a_name_with_markup_as_text(language: Langua
 
 def test_kinds_opened_by_staff_cannot_be_reported_on_the_form() -> None:
     assert bad_fields(complaint_data(kind="wholesale_registration")) == {"kind"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "first_reply", "resolve", "dispatch"),
+    [
+        ("repair_request", True, True, True),
+        ("maintenance_visit", False, True, True),
+        ("installation_project", False, False, False),
+        ("workshop_repair", True, True, False),
+        ("wrong_item", True, True, False),
+    ],
+)
+def test_each_kind_opens_with_the_targets_it_owes(
+    kind: str, first_reply: bool, resolve: bool, dispatch: bool
+) -> None:
+    """A planned visit and a project are the company's initiative: no first reply owed; a
+    project has no 5-day target; field-service kinds owe a dispatch."""
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.case import Channel, Language, PhoneComplaint, open_case
+
+    now = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    complaint = PhoneComplaint.model_validate({
+        "kind": kind, "customer": {"name": "Ann", "email": "ann@example.com"},
+        "order_ref": "SO-1", "description": "Planned work",
+    })
+    case, _ = open_case(
+        complaint, case_id="c", case_number="AS000001", language=Language.EN,
+        channel=Channel.PHONE, now=now, first_reply_due_at=now + timedelta(hours=1),
+        resolve_due_at=now + timedelta(days=7), dispatch_due_at=now + timedelta(hours=24),
+    )
+    assert (case.first_reply_due_at is not None) == first_reply
+    assert (case.resolve_due_at is not None) == resolve
+    has_dispatch = case.field_service is not None and case.field_service.dispatch_due_at
+    assert bool(has_dispatch) == dispatch

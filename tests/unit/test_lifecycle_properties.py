@@ -12,7 +12,7 @@ parameters, on cases of every kind: the lifecycle keeps its invariants whatever 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,14 +31,24 @@ from chalicelib.domain.lifecycle import (
     apply_action,
     available_actions,
 )
-from chalicelib.domain.policies import Policies
+from chalicelib.domain.policies import FieldServicePolicy, Partner, Policies
 from chalicelib.domain.remedies import REFUND_REMEDIES, Department, PaymentMethod, Remedy
 from chalicelib.domain.staff import Role, StaffMember
+from chalicelib.domain.units import Unit
 from tests.unit.test_lifecycle import new_case, snapshot
+from tests.unit.test_projects import PROJECT_PARAMS
 
 S = CaseStatus
 START = datetime(2025, 9, 26, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-PROMISES = PolicyPromises(Policies())
+PROMISES = PolicyPromises(Policies(field_service=FieldServicePolicy(
+    dealers={"east": Partner(name="East Dealer", regions=("Shanghai",))},
+    suppliers={"hydraulics": Partner(name="Hydraulics Ltd")},
+)))
+# The registered unit the field-service cases are about, and the staff they may name.
+UNIT = Unit(serial_no="FL-1", model="CPD30", customer_name="Wang Fang",
+            customer_email="wang.fang@example.com", region="Shanghai",
+            sold_on=date(2025, 3, 1), warranty_months=12, warranty_hours=1500)
+STAFF_NAMES = {"technician-1": "Li Technician"}
 # Every params model forbids unknown fields: this one fails validation, and only validation,
 # so an action refused with "the parameters are not right" passed the role, status and kind.
 PROBE = {"__probe__": 1}
@@ -165,7 +175,57 @@ PARAMS: dict[str, Callable[[Case], st.SearchStrategy[dict[str, Any]]]] = {
         {"note": maybe, "question": maybe},
     ),
     "answer_question": note,
+    # The field-service flow.
+    "check_warranty": fixed_optional({}, {
+        "serial_no": st.sampled_from(["FL-1", "FL-404"]),
+        "operating_hours": st.sampled_from([0, 1499, 1500, 1501, 9000]),
+        "misuse": st.booleans(), "original_parts": st.booleans(), "note": maybe,
+    }),
+    "quote_fees": fixed(amount=amount, description=words),
+    "record_fee_consent": fixed(signed_by=short),
+    "dispatch": fixed_optional(
+        {"party": st.sampled_from(["technician", "dealer", "supplier"])},
+        {"to": st.sampled_from(["technician-1", "east", "hydraulics", "nobody"]),
+         "region": st.sampled_from(["Shanghai", "Mars"])},
+    ),
+    "party_replied": nothing,
+    "arrived_on_site": nothing,
+    "unit_running": nothing,
+    "lend_unit": fixed(description=short),
+    "record_service_form": fixed_optional(
+        {"work": words, "hours": st.sampled_from(["1.5", "0", "3", "-1"])},
+        {"parts_used": st.lists(st.fixed_dictionaries({"part_no": short}), max_size=2)},
+    ),
+    "service_form_signed_on_paper": fixed(signed_by=short),
+    "request_parts": fixed_optional(
+        {"lines": st.lists(st.fixed_dictionaries({
+            "part_no": st.sampled_from(["P-1", "P-2"]),
+            "quantity": st.integers(0, 4),
+            "unit_price": st.sampled_from(["100", "250", "499.99", "500", "500.01", "1999"]),
+        }), min_size=1, max_size=3)},
+        {"beyond_warranty": st.booleans(), "urgent_local": st.booleans()},
+    ),
+    "approve_parts": fixed(number=st.integers(0, 3)),
+    "turn_down_parts": fixed(number=st.integers(0, 3), reason=words),
+    "ship_parts": fixed(number=st.integers(0, 3), tracking_no=short),
+    "settle_local_purchase": fixed(number=st.integers(0, 3), receipt_ref=short),
+    "old_part_received": fixed(number=st.integers(0, 3)),
+    "inspect_old_part": fixed_optional(
+        {"number": st.integers(0, 3), "accepted": st.booleans()},
+        {"fault": st.sampled_from(["incomplete", "not_warranty", "not_original"]),
+         "note": maybe},
+    ),
+    "set_fees": fixed(amount=amount, technician=st.sampled_from(["technician-1", "ghost"]),
+                      on_the_spot=st.booleans()),
+    "agree_later_payment": nothing,
+    "fees_collected": fixed(reference=short),
+    "report_abnormal_problem": note,
+    "flag_major_quality_problem": note,
+    "register_unit_return": note,
+    "inspect_returned_unit": note,
+    "record_rework": note,
 }
+PARAMS.update(PROJECT_PARAMS)
 wrong_params = st.one_of(
     st.none(),
     st.just(PROBE),
@@ -188,7 +248,12 @@ def test_every_action_has_a_params_strategy() -> None:
 
 
 # A closed case is reopened, or followed up (the call after it, the question from a call).
-AFTER_CLOSING = frozenset({"reopen", "record_follow_up_call", "answer_question"})
+# Parts, old parts and fees of a field-service case are followed after it closes.
+AFTER_CLOSING = frozenset({
+    "reopen", "record_follow_up_call", "answer_question", "approve_parts", "turn_down_parts",
+    "ship_parts", "settle_local_purchase", "old_part_received", "inspect_old_part",
+    "fees_collected",
+})
 
 
 class CaseLifecycle(RuleBasedStateMachine):
@@ -208,7 +273,8 @@ class CaseLifecycle(RuleBasedStateMachine):
         offered = name in available_actions(before, actor)
         try:
             change = apply_action(
-                before, name, params, actor=actor, now=self.now, promises=PROMISES
+                before, name, params, actor=actor, now=self.now, promises=PROMISES,
+                unit=UNIT, staff_names=STAFF_NAMES,
             )
         except ActionRefused as refusal:
             assert refusal.reason.strip()
@@ -283,7 +349,7 @@ class CaseLifecycle(RuleBasedStateMachine):
         for name in ACTIONS:
             try:
                 apply_action(self.case, name, PROBE, actor=actor, now=self.now,
-                             promises=PROMISES)
+                             promises=PROMISES, unit=UNIT, staff_names=STAFF_NAMES)
             except ActionRefused as refusal:
                 assert (refusal.reason == PASSED_THE_GATES) == (name in offered), (
                     name, refusal.reason,

@@ -380,3 +380,60 @@ def test_an_approval_by_a_role_that_cannot_approve_is_refused(tmp_path: Path) ->
 
     with pytest.raises(PoliciesError, match="finance cannot approve resolutions"):
         load_policies(path)
+
+
+def test_the_example_company_file_loads_with_its_dealers_and_forklift_promises() -> None:
+    from decimal import Decimal
+    from pathlib import Path
+
+    from chalicelib.domain.policies import load_policies
+
+    example = Path(__file__).parents[2] / "chalicelib" / "policies" / "example-forklifts.toml"
+    policies = load_policies(example)
+    field = policies.field_service
+    assert field.dealer_for_region("jiangsu") == "east"
+    assert field.dealer_for_region("Mars") is None
+    assert field.promise_for("forklift").reply_within.amount == Decimal("0.5")
+    assert field.promise_for("switchgear") == field.response["default"]
+    assert "hydraulics" in field.suppliers
+
+
+@pytest.mark.parametrize(
+    ("tiers", "problem"),
+    [
+        ([{"up_to": 2000, "roles": ["qa_manager"]}, {"up_to": 500, "roles": ["service_vp"]},
+          {"roles": ["service_vp"]}], "must increase"),
+        ([{"up_to": 500, "roles": ["qa_manager"]}], "the last tier is for any amount"),
+        ([{"roles": ["qa_manager"]}, {"roles": ["service_vp"]}], "only the last tier"),
+        ([{"roles": []}], "at least 1"),
+    ],
+)
+def test_parts_approval_tiers_must_make_sense(tiers: list[Any], problem: str) -> None:
+    from pathlib import Path
+
+    from chalicelib.domain.policies import PoliciesError, parse_policies
+
+    with pytest.raises(PoliciesError) as refused:
+        parse_policies({"field_service": {"parts_approvals": tiers}}, Path("acme.toml"))
+    assert "field_service.parts_approvals" in str(refused.value)
+    assert problem in str(refused.value)
+
+
+def test_changed_tiers_change_who_approves() -> None:
+    from decimal import Decimal
+    from pathlib import Path
+
+    from chalicelib.domain.policies import parse_policies
+    from chalicelib.domain.staff import Role
+
+    policies = parse_policies(
+        {"field_service": {"parts_approvals": [
+            {"up_to": 100, "roles": ["supervisor"]}, {"roles": ["service_director"]},
+        ]}},
+        Path("acme.toml"),
+    )
+    approvers = policies.field_service.approvers_for
+    assert approvers(Decimal("100"), beyond_warranty=False) == (Role.SUPERVISOR,)
+    assert approvers(Decimal("100.01"), beyond_warranty=False) == (Role.SERVICE_DIRECTOR,)
+    # The other table keeps its default.
+    assert Role.SALES_VP in approvers(Decimal("1000.01"), beyond_warranty=True)

@@ -456,3 +456,60 @@ def test_a_quiet_day_says_so_in_both_languages() -> None:
     assert day.by_owner == () and day.overdue == ()
     assert "新开案件：0" in "\n".join(day.lines("zh"))
     assert "Opened: 0" in "\n".join(day.lines(Language.EN))
+
+
+def test_a_field_service_case_reports_its_region_dealer_class_and_parts() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from chalicelib.domain.case import CaseKind
+    from chalicelib.domain.field_service import (
+        Dispatch,
+        FieldService,
+        OldPart,
+        PartsLine,
+        PartsRequest,
+        PartsSale,
+        Party,
+        ServiceClass,
+        UnitOnCase,
+        WarrantyCheck,
+    )
+    from chalicelib.domain.reports import report_row
+    from chalicelib.domain.staff import Role
+    from tests.unit.test_lifecycle import new_case
+
+    now = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+
+    def parts(number: int, amount: str, state: str, old: bool, sale: bool = False
+              ) -> PartsRequest:
+        return PartsRequest(
+            number=number, lines=(PartsLine(part_no="P", quantity=1, unit_price=Decimal(amount)),),
+            amount=Decimal(amount), requested_by="staff:leo", requested_at=now,
+            needs=(Role.SERVICE_DIRECTOR,), state=state,  # type: ignore[arg-type]
+            old_part=OldPart(due_at=now) if old else None,
+            sale=PartsSale(amount=Decimal(amount), charged_to="east", reason="not_returned",
+                           at=now) if sale else None,
+        )
+
+    record = FieldService(
+        unit=UnitOnCase(serial_no="FL-1", model="CPD30", dealer="east", region="Shanghai"),
+        warranty=WarrantyCheck(in_warranty=True, reasons=("in_period",),
+                               service_class=ServiceClass.WARRANTY, checked_by="staff:leo",
+                               checked_at=now),
+        dispatch=Dispatch(party=Party.SUPPLIER, to="hydraulics", name="Hydraulics",
+                          dispatched_at=now, dispatched_by="staff:ann"),
+        parts=(
+            parts(1, "480.00", "shipped", old=True),  # cost, old part still due
+            parts(2, "120.00", "settled", old=False),  # cost
+            parts(3, "900.00", "shipped", old=True, sale=True),  # charged back: no cost
+            parts(4, "50.00", "awaiting_approval", old=False),  # not spent yet
+        ),
+    )
+    case = new_case(CaseKind.REPAIR_REQUEST).model_copy(update={"field_service": record})
+    row = report_row(case)
+    assert (row.region, row.dealer, row.supplier, row.service_class, row.product) == (
+        "Shanghai", "east", "hydraulics", "C", "CPD30",
+    )
+    assert row.parts_cost == Decimal("600.00")
+    assert row.old_parts_outstanding == 1

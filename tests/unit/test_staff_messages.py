@@ -149,8 +149,59 @@ def test_reports(language: Language) -> None:
     assert "Excel" in monthly.text
 
 
+FIELD_SERVICE = {
+    # template: values, and what the reader must find in the text
+    "work_dispatched": (
+        {"party_name": "East Dealer", "reply_due_at": "2026-11-23T09:30:00+00:00",
+         "on_site_due_at": "2026-11-24T01:00:00+00:00",
+         "form_due_at": "2026-11-30T01:00:00+00:00"},
+        ["East Dealer", "2026-11-23 17:30", "2026-11-24 09:00", "2026-11-30 09:00"],
+    ),
+    "parts_approval_needed": (
+        {"number": "2", "amount": "2000.01", "roles": "service_vp,supply_vp"},
+        ["2000.01", "service_vp, supply_vp"],
+    ),
+    "parts_sale_charged": (
+        {"number": "1", "amount": "480.00", "reason": "not_returned"},
+        ["480.00"],
+    ),
+    "abnormal_problem": ({"number": "1", "text": f"Gearbox {EVIL} cracks"}, ["    Gearbox"]),
+    "major_quality_problem": ({"text": "Brakes fail on 3 units"}, ["    Brakes fail"]),
+}
+
+
+@pytest.mark.parametrize("language", list(Language))
+@pytest.mark.parametrize("template", sorted(FIELD_SERVICE))
+def test_field_service_emails_carry_their_figures(template: str, language: Language) -> None:
+    values, expected = FIELD_SERVICE[template]
+    email = staff_email(
+        template=template, values=values, language=language, recipient_name="Li Wei",
+        case_number="SD-2026-000042", customer_name=f"Ann {EVIL}", company_name="ACME",
+        signature="Service Centre", timezone="Asia/Shanghai",
+    )
+    assert "SD-2026-000042" in email.subject
+    for text in expected:
+        assert text in email.text
+    assert "{" not in email.text  # every field filled
+    assert "<script>" not in email.html
+
+
+def test_a_parts_sale_says_why() -> None:
+    why = {
+        language: staff_email(
+            template="parts_sale_charged",
+            values={"number": "1", "amount": "480.00", "reason": "not_returned"},
+            language=language, recipient_name="East Dealer", case_number="SD-1",
+            customer_name="Ann", company_name="ACME", signature="S", timezone="Asia/Shanghai",
+        ).text
+        for language in Language
+    }
+    assert "did not come back in time" in why[Language.EN]
+    assert "三包旧件未按时返回" in why[Language.ZH]
+
+
 def test_template_names() -> None:
-    assert set(REMINDERS) == REMINDER_TEMPLATES
+    assert set(REMINDERS) | set(FIELD_SERVICE) == REMINDER_TEMPLATES
     assert {"daily_summary", "monthly_report"} == REPORT_TEMPLATES
 
 
