@@ -28,6 +28,13 @@ class Settings(BaseSettings):
         description="Where customers reach the app, for links in e-mails. "
         "Unset: taken from the request (API Gateway domain and stage).",
     )
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """The stack passes an empty parameter as "": the same as not set."""
+        return None if value == "" else value
+
     company_name: str = "After-sales Service"
     email_signature: str = "After-sales Service Centre"
     mail_from: str = "service@example.com"

@@ -437,3 +437,14 @@ def test_changed_tiers_change_who_approves() -> None:
     assert approvers(Decimal("100.01"), beyond_warranty=False) == (Role.SERVICE_DIRECTOR,)
     # The other table keeps its default.
     assert Role.SALES_VP in approvers(Decimal("1000.01"), beyond_warranty=True)
+
+
+def test_an_empty_public_base_url_from_the_stack_is_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.settings import Settings
+
+    monkeypatch.setenv("SERVICE_DESK_PUBLIC_BASE_URL", "")
+    assert Settings().public_base_url is None
+    monkeypatch.setenv("SERVICE_DESK_PUBLIC_BASE_URL", "https://help.example.com")
+    assert str(Settings().public_base_url) == "https://help.example.com/"
