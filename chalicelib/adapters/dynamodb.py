@@ -155,7 +155,9 @@ def _outbox_from(values: dict[str, Any]) -> OutboxMessage:
     )
 
 
-class DynamoCaseStore:
+class OnTheTable:
+    """A store on the service desk's one table, with its DynamoDB client."""
+
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self.table_name = table_name
         self._client = client
@@ -168,6 +170,39 @@ class DynamoCaseStore:
                 "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4})
             )
         return self._client
+
+    def due_page(
+        self, partition: str, now: datetime, limit: int, after: str | None
+    ) -> tuple[list[str], str | None]:
+        """The ``due_sk`` of the items of one partition of the sparse ``due`` index due at
+        or before ``now``, oldest first: the read is the due items only, however many wait
+        for later. Returns a page and where the next page starts (None at the end)."""
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": "due_pk = :p AND due_sk < :bound",
+            "ExpressionAttributeValues": {
+                ":p": {"S": partition},
+                # '$' sorts after '#', so every item due at or before now is included.
+                ":bound": {"S": f"{timestamp(now)}$"},
+            },
+            "Limit": limit,
+        }
+        if after is not None:
+            pk, sk, due_sk = after.split("|")
+            query["ExclusiveStartKey"] = {
+                "PK": {"S": pk}, "SK": {"S": sk},
+                "due_pk": {"S": partition}, "due_sk": {"S": due_sk},
+            }
+        response = self.client.query(**query)
+        last = response.get("LastEvaluatedKey")
+        next_page = (
+            f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
+        )
+        return [item["due_sk"]["S"] for item in response["Items"]], next_page
+
+
+class DynamoCaseStore(OnTheTable):
 
     # -- writing a new case ------------------------------------------------------------
 
@@ -965,29 +1000,8 @@ class DynamoCaseStore:
         """Timers due at or before ``now``, oldest first, from the sparse index: the read
         is the due timers only, however many timers wait for later. Returns a page and
         where the next page starts (None at the end)."""
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": "due_pk = :p AND due_sk < :bound",
-            "ExpressionAttributeValues": {
-                ":p": {"S": TIMER_DUE_PARTITION},
-                ":bound": {"S": f"{timestamp(now)}$"},
-            },
-            "Limit": limit,
-        }
-        if after is not None:
-            pk, sk, due_sk = after.split("|")
-            query["ExclusiveStartKey"] = {
-                "PK": {"S": pk}, "SK": {"S": sk},
-                "due_pk": {"S": TIMER_DUE_PARTITION}, "due_sk": {"S": due_sk},
-            }
-        response = self.client.query(**query)
-        found = [_due_timer(item["due_sk"]["S"]) for item in response["Items"]]
-        last = response.get("LastEvaluatedKey")
-        next_page = (
-            f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
-        )
-        return found, next_page
+        due, next_page = self.due_page(TIMER_DUE_PARTITION, now, limit, after)
+        return [_due_timer(due_sk) for due_sk in due], next_page
 
     def fire_timer(
         self,

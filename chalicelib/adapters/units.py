@@ -17,14 +17,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
-from chalicelib.adapters.dynamodb import DUE_INDEX, from_item, timestamp, to_item
+from chalicelib.adapters.dynamodb import OnTheTable, from_item, timestamp, to_item
 from chalicelib.domain.units import PlannedVisit, Unit
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 VISIT_DUE_PARTITION = "VISIT"
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
@@ -49,22 +46,9 @@ def _planned_visit(due_sk: str) -> PlannedVisit:
     )
 
 
-class DynamoUnitStore:
+class DynamoUnitStore(OnTheTable):
     # A unit and all its visits go in one transaction.
     max_visits_per_unit = MAX_TRANSACTION_ITEMS - 1
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self.table_name = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        # Created on first use, not at import: cheaper cold starts, and moto sees it.
-        if self._client is None:
-            self._client = boto3.client(
-                "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4})
-            )
-        return self._client
 
     # -- registering ---------------------------------------------------------------------
 
@@ -239,30 +223,8 @@ class DynamoUnitStore:
     ) -> tuple[list[PlannedVisit], str | None]:
         """Visits due at or before ``now``, oldest first, from the sparse index (the read is
         the due visits only). Returns a page and where the next one starts (None: the end)."""
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": "due_pk = :p AND due_sk < :bound",
-            "ExpressionAttributeValues": {
-                ":p": {"S": VISIT_DUE_PARTITION},
-                # '$' sorts after '#', so every visit due at or before now is included.
-                ":bound": {"S": f"{timestamp(now)}$"},
-            },
-            "Limit": limit,
-        }
-        if after is not None:
-            pk, sk, due_sk = after.split("|")
-            query["ExclusiveStartKey"] = {
-                "PK": {"S": pk}, "SK": {"S": sk},
-                "due_pk": {"S": VISIT_DUE_PARTITION}, "due_sk": {"S": due_sk},
-            }
-        response = self.client.query(**query)
-        found = [_planned_visit(item["due_sk"]["S"]) for item in response["Items"]]
-        last = response.get("LastEvaluatedKey")
-        next_page = (
-            f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
-        )
-        return found, next_page
+        due, next_page = self.due_page(VISIT_DUE_PARTITION, now, limit, after)
+        return [_planned_visit(due_sk) for due_sk in due], next_page
 
     def visit_done(self, serial_no: str, day: date) -> bool:
         """The visit's case is open: the visit leaves the schedule. False if it had left
