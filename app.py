@@ -9,7 +9,6 @@ cold start) stays close to importing Chalice and boto3 alone.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 import uuid
@@ -19,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Chalice, Cron, Rate, Request, Response
 
+from chalicelib.web.responses import UNAVAILABLE, staff_or_401
+from chalicelib.web.responses import errors_response as _errors
+from chalicelib.web.responses import json_response as _json
 from chalicelib.web.unit_routes import XLSX_TYPE, units
 
 if TYPE_CHECKING:
@@ -40,19 +42,6 @@ def _request() -> Request:
     request = app.current_request
     assert request is not None
     return request
-
-
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        body=json.dumps(body, ensure_ascii=False),
-        status_code=status,
-        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
-    )
-
-
-def _errors(status: int, errors: list[dict[str, str]], **extra: Any) -> Response:
-    headers = {"Retry-After": str(extra["retry_after_seconds"])} if extra else None
-    return _json(status, {"errors": errors, **extra}, headers)
 
 
 def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
@@ -142,9 +131,7 @@ def storage_trouble_is_503(view: Callable[..., Response]) -> Callable[..., Respo
             app.log.exception("storage unavailable: %s", error)
             request = _request()
             if request.path.startswith("/api/"):
-                return _errors(
-                    503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
-                )
+                return _errors(503, UNAVAILABLE)
             from chalicelib.web import pages
 
             language = _page_language(request)
@@ -157,6 +144,29 @@ def storage_trouble_is_503(view: Callable[..., Response]) -> Callable[..., Respo
 
 def _home(request: Request) -> str:
     return _base_url(request) + "/"
+
+
+def _no_such_case_page(request: Request) -> Response:
+    """The customer's page for a link that leads to no case (404)."""
+    from chalicelib.web import pages
+
+    language = _page_language(request)
+    text = pages.UI[language]["not_found_text"]
+    page = pages.message_page(language, "not_found", text, home=_home(request))
+    return _html(404, page, NO_STORE)
+
+
+def _posted_page_form() -> dict[str, str] | Response:
+    """The fields of a form posted from a customer's page, or the 413 page."""
+    from chalicelib.web import forms, pages
+
+    request = _request()
+    try:
+        return forms.form_values(_raw_body(request))
+    except _BodyTooLarge:
+        language = _page_language(request)
+        page = pages.message_page(language, "error_title", "> 64 KiB", home=_home(request))
+        return _html(413, page)
 
 
 # -- the customer's side -------------------------------------------------------------
@@ -267,10 +277,7 @@ def case_status_page(token: str) -> Response:
     request = _request()
     view = customer_view(bootstrap.case_store(), token) if len(token) <= 100 else None
     if view is None:
-        language = _page_language(request)
-        text = pages.UI[language]["not_found_text"]
-        page = pages.message_page(language, "not_found", text, home=_home(request))
-        return _html(404, page, NO_STORE)
+        return _no_such_case_page(request)
     language = _page_language(request, fallback=view.case.language)
     query: Mapping[str, str] = request.query_params or {}
     page = pages.case_status(
@@ -298,16 +305,8 @@ def satisfaction_page(token: str) -> Response:
 )
 @storage_trouble_is_503
 def rate_the_service(token: str) -> Response:
-    from chalicelib.web import forms, pages
-
-    request = _request()
-    try:
-        values = forms.form_values(_raw_body(request))
-    except _BodyTooLarge:
-        language = _page_language(request)
-        page = pages.message_page(language, "error_title", "> 64 KiB", home=_home(request))
-        return _html(413, page)
-    return _satisfaction(token, values)
+    values = _posted_page_form()
+    return values if isinstance(values, Response) else _satisfaction(token, values)
 
 
 def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
@@ -320,10 +319,7 @@ def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
     store = bootstrap.case_store()
     case = store.find_case_by_token(token) if len(token) <= 100 else None
     if case is None:
-        language = _page_language(request)
-        text = pages.UI[language]["not_found_text"]
-        page = pages.message_page(language, "not_found", text, home=_home(request))
-        return _html(404, page, NO_STORE)
+        return _no_such_case_page(request)
     language = _page_language(request, fallback=case.language)
     headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
     if not rating_open(case):
@@ -369,21 +365,13 @@ def sign_page(token: str) -> Response:
 )
 @storage_trouble_is_503
 def sign_document(token: str) -> Response:
-    from chalicelib.web import forms, pages
-
-    request = _request()
-    try:
-        values = forms.form_values(_raw_body(request))
-    except _BodyTooLarge:
-        language = _page_language(request)
-        page = pages.message_page(language, "error_title", "> 64 KiB", home=_home(request))
-        return _html(413, page)
-    return _sign(token, values)
+    values = _posted_page_form()
+    return values if isinstance(values, Response) else _sign(token, values)
 
 
 def _sign(token: str, posted: dict[str, str] | None) -> Response:
     from chalicelib import bootstrap
-    from chalicelib.domain.field_actions import what_to_sign
+    from chalicelib.domain.field_actions import signature_on, what_to_sign
     from chalicelib.domain.lifecycle import ActionRefused
     from chalicelib.services.sign_off import NotWhatWasShown, sign
     from chalicelib.web import pages
@@ -392,10 +380,7 @@ def _sign(token: str, posted: dict[str, str] | None) -> Response:
     store = bootstrap.case_store()
     case = store.find_case_by_token(token) if len(token) <= 100 else None
     if case is None:
-        language = _page_language(request)
-        text = pages.UI[language]["not_found_text"]
-        page = pages.message_page(language, "not_found", text, home=_home(request))
-        return _html(404, page, NO_STORE)
+        return _no_such_case_page(request)
     language = _page_language(request, fallback=case.language)
     headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
     number = case.case_number
@@ -426,12 +411,13 @@ def _sign(token: str, posted: dict[str, str] | None) -> Response:
                                lines=pages.sign_lines(case, what, language))
         return _html(200, page, headers)
     query: Mapping[str, str] = request.query_params or {}
-    signed = query.get("signed", "form")
-    lines = pages.sign_lines(case, signed if signed in ("quote", "form") else "form", language)
-    if lines and any(label == pages.SIGN_UI[language]["signed_by"] for label, _ in lines):
+    signed = query.get("signed")
+    shown = signed if signed in ("quote", "form") else "form"
+    if signature_on(case, shown) is not None:
+        lines = pages.sign_lines(case, shown, language)
         page = pages.sign_page(language, case_number=number, state="signed", lines=lines)
-        return _html(409 if posted is not None else 200, page, headers)
-    page = pages.sign_page(language, case_number=number, state="not_now")
+    else:
+        page = pages.sign_page(language, case_number=number, state="not_now")
     return _html(409 if posted is not None else 200, page, headers)
 
 
@@ -532,16 +518,9 @@ def staff_api(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
-        from chalicelib import bootstrap
-        from chalicelib.services.staff_desk import staff_for
-
-        member = staff_for(bootstrap.case_store(), _request().headers.get("authorization"))
-        if member is None:
-            return _errors(
-                401,
-                [{"field": "Authorization", "message": "a valid staff token is needed "
-                  "(Authorization: Bearer sdk_…)"}],
-            )
+        member = staff_or_401(_request().headers.get("authorization"))
+        if isinstance(member, Response):
+            return member
         return view(member, *args, **kwargs)
 
     return storage_trouble_is_503(wrapped)

@@ -482,13 +482,23 @@ class SignParams(BaseModel):
 
 def what_to_sign(case: Case) -> Literal["quote", "form"] | None:
     """What the customer may sign on their private link now, if anything."""
-    if not case.is_open and case.status is not S.RESOLVED:
+    if not case.is_open:
         return None
     if _no_quote_to_sign(case) is None:
         return "quote"
     if _no_form_to_sign(case) is None:
         return "form"
     return None
+
+
+def signature_on(case: Case, what: str) -> Signature | None:
+    """The customer's signature on the quote or the service form, once given."""
+    record = case.field_service
+    if record is None:
+        return None
+    if what == "quote":
+        return record.quote.consent if record.quote else None
+    return record.form.sign_off if record.form else None
 
 
 def sign_on_link(case: Case, name: str, comment: str | None, now: datetime) -> Change:

@@ -355,6 +355,8 @@ def sign_page(
 
 def sign_lines(case: Case, what: str, language: Language) -> list[tuple[str, str]]:
     """The document to sign (or signed) as label/value lines, in the customer's words."""
+    from chalicelib.domain.field_actions import signature_on
+
     ui = SIGN_UI[language]
     record = case.field_service
     if record is None:
@@ -362,7 +364,6 @@ def sign_lines(case: Case, what: str, language: Language) -> list[tuple[str, str
     if what == "quote" and record.quote is not None:
         quote = record.quote
         lines = [(ui["amount"], f"{quote.amount:.2f}"), (ui["description"], quote.description)]
-        signed = quote.consent
     elif what == "form" and record.form is not None:
         form = record.form
         parts = "\n".join(
@@ -372,9 +373,9 @@ def sign_lines(case: Case, what: str, language: Language) -> list[tuple[str, str
         lines = [(ui["work"], form.work), (ui["hours"], f"{form.hours}")]
         if parts:
             lines.append((ui["parts"], parts))
-        signed = form.sign_off
     else:
         return []
+    signed = signature_on(case, what)
     if signed is not None:
         lines += [(ui["signed_by"], signed.name),
                   (ui["signed_at"], signed.at.strftime("%Y-%m-%d %H:%M UTC"))]

@@ -8,12 +8,15 @@ does not load them until a unit route is called.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Response
+
+from chalicelib.web.responses import UNAVAILABLE, staff_or_401
+from chalicelib.web.responses import errors_response as _errors
+from chalicelib.web.responses import json_response as _json
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_JSON_BYTES = 64 * 1024
@@ -22,18 +25,6 @@ MAX_WORKBOOK_BYTES = 5 * 1024 * 1024
 MAX_WORKBOOK_UNITS = 1000
 
 units = Blueprint(__name__)
-
-
-def _json(status: int, body: Any) -> Response:
-    return Response(
-        body=json.dumps(body, ensure_ascii=False),
-        status_code=status,
-        headers={"Content-Type": "application/json; charset=utf-8"},
-    )
-
-
-def _errors(status: int, errors: list[dict[str, str]]) -> Response:
-    return _json(status, {"errors": errors})
 
 
 def _raw_body(limit: int) -> bytes | None:
@@ -51,23 +42,16 @@ def staff_route(view: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Response:
-        from chalicelib import bootstrap
         from chalicelib.services.ports import WriteConflict
-        from chalicelib.services.staff_desk import staff_for
 
         try:
-            member = staff_for(
-                bootstrap.case_store(), units.current_request.headers.get("authorization")
-            )
-            if member is None:
-                return _errors(401, [{"field": "Authorization", "message": "a valid staff "
-                                      "token is needed (Authorization: Bearer sdk_…)"}])
+            member = staff_or_401(units.current_request.headers.get("authorization"))
+            if isinstance(member, Response):
+                return member
             return view(member, *args, **kwargs)
         except (ClientError, BotoCoreError, WriteConflict) as error:
             units.log.exception("storage unavailable: %s", error)
-            return _errors(
-                503, [{"field": "service", "message": "temporarily unavailable; please retry"}]
-            )
+            return _errors(503, UNAVAILABLE)
 
     return wrapped
 
