@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
 from chalicelib.domain.policies import Duration, FieldServicePolicy
@@ -96,6 +96,7 @@ class ActionRefused(Exception):
 _params = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 Text = Field(min_length=1, max_length=5000)
 Short = Field(min_length=1, max_length=200)
+Money = Field(gt=0, max_digits=12, decimal_places=2)  # an amount of the company's currency
 
 
 class NoParams(BaseModel):
@@ -151,5 +152,61 @@ class Action:
         return self.statuses_for.get(kind, self.statuses)
 
 
-def refuse(reason: str) -> ActionRefused:
-    return ActionRefused(reason)
+def refuse(reason: str, field: str | None = None, message: str | None = None) -> ActionRefused:
+    """An action refused for ``reason``; naming a parameter ``field`` makes it a 400 on
+    ``params.<field>`` with ``message`` (the reason when not given)."""
+    errors = [{"field": f"params.{field}", "message": message or reason}] if field else None
+    return ActionRefused(reason, errors)
+
+
+def refused_parameters(
+    error: ValidationError, reason: str, prefix: str = "params"
+) -> ActionRefused:
+    """A refusal naming every parameter that failed validation (``<prefix>.<field>``)."""
+    errors = [
+        {
+            "field": ".".join([prefix] * bool(prefix) + [str(part) for part in e["loc"]]),
+            "message": e["msg"].removeprefix("Value error, "),
+        }
+        for e in error.errors(include_url=False)
+    ]
+    return ActionRefused(reason, errors)
+
+
+def snapshot(case: Case) -> dict[str, Any]:
+    """The case as its history records it (what changed is judged on this)."""
+    return case.model_dump(mode="json", exclude={"version", "updated_at"})
+
+
+def record_change(
+    case: Case,
+    updates: Mapping[str, Any],
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    details: dict[str, Any] | None = None,
+    visible: bool = False,
+    messages: tuple[CustomerMessage, ...] = (),
+    notices: tuple[Notice, ...] = (),
+) -> Change:
+    """The case with ``updates``, one version up, and the one event that records the
+    change: who, what, when, and each changed field before and after."""
+    changed = Case.model_validate(
+        {**dict(case), **updates, "version": case.version + 1, "updated_at": now}
+    )
+    before, after = snapshot(case), snapshot(changed)
+    keys = sorted(k for k in after if before.get(k) != after.get(k))
+    event = CaseEvent(
+        case_id=case.case_id,
+        at=now,
+        actor=actor,
+        action=action,
+        before={k: before.get(k) for k in keys},
+        after={k: after.get(k) for k in keys},
+        details=details,
+        visible_to_customer=visible,
+        version=changed.version,
+        told_customer=tuple({"template": m.template, "values": m.values} for m in messages),
+    )
+    return Change(case=changed, event=event, messages=messages, notices=notices)

@@ -12,6 +12,7 @@ Pure domain code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -24,16 +25,21 @@ from chalicelib.domain.actions import (
     Change,
     Context,
     CustomerMessage,
+    Effect,
+    Money,
     NoParams,
     NoteParams,
     Outcome,
     Short,
     Text,
     _params,
+    record_change,
+    refuse,
+    refused_parameters,
 )
 from chalicelib.domain.case import FIELD_SERVICE_KINDS as FIELD
 from chalicelib.domain.case import OPEN_STATUSES as OPEN
-from chalicelib.domain.case import Case, CaseEvent, CaseKind, CaseStatus
+from chalicelib.domain.case import Case, CaseKind, CaseStatus
 from chalicelib.domain.field_service import (
     AbnormalReport,
     Approval,
@@ -60,6 +66,7 @@ from chalicelib.domain.timers import Notice
 from chalicelib.domain.units import warranty_standing
 
 S = CaseStatus
+Missing = Callable[[Case], str | None]  # what an action needs that the case lacks, or None
 FRONT = FRONT_LINE
 TECH = FRONT_LINE | {Role.TECHNICIAN}
 APPROVERS = frozenset(
@@ -68,7 +75,6 @@ APPROVERS = frozenset(
 WORKING = frozenset({S.NEW, S.VERIFIED, S.IN_PROGRESS})
 # Parts and old parts are followed after the case is resolved too (an old part has 30 days).
 PARTS_STATUSES = OPEN | {S.CLOSED}
-Money = Field(gt=0, max_digits=12, decimal_places=2)
 
 
 def _record(case: Case) -> FieldService:
@@ -77,11 +83,6 @@ def _record(case: Case) -> FieldService:
 
 def _with(case: Case, **changes: Any) -> dict[str, Any]:
     return {"field_service": _record(case).model_copy(update=changes)}
-
-
-def _refuse(reason: str, field: str | None = None, message: str | None = None) -> ActionRefused:
-    errors = [{"field": f"params.{field}", "message": message or reason}] if field else None
-    return ActionRefused(reason, errors)
 
 
 # -- parameters ---------------------------------------------------------------------------
@@ -193,14 +194,14 @@ def _check_warranty(case: Case, p: WarrantyParams, ctx: Context) -> Outcome:
     if record.dispatch is not None and record.dispatch.on_site_at is None and (
         p.misuse or not p.original_parts
     ):
-        raise _refuse("misuse and parts are judged by the technician on site: record the "
+        raise refuse("misuse and parts are judged by the technician on site: record the "
                       "arrival on site first")
     unit = ctx.unit
     serial = p.serial_no or case.serial_no or (record.unit.serial_no if record.unit else None)
     if serial is None:
-        raise _refuse("which unit? give its serial number", "serial_no", "needed")
+        raise refuse("which unit? give its serial number", "serial_no", "needed")
     if unit is None or unit.serial_no != serial:
-        raise _refuse(
+        raise refuse(
             f"the unit {serial} is not in the registry: register it first "
             "(POST /api/staff/units, or `cli units import`)",
             "serial_no", "not a registered unit",
@@ -301,9 +302,9 @@ def _dispatch(case: Case, p: DispatchParams, ctx: Context) -> Outcome:
     record = _record(case)
     if case.kind is CaseKind.REPAIR_REQUEST and record.warranty is None:
         # 三包 first: who pays decides whether the customer must agree to a quote first.
-        raise _refuse("check the warranty first (check_warranty): it decides who pays")
+        raise refuse("check the warranty first (check_warranty): it decides who pays")
     if record.needs_consent:
-        raise _refuse(
+        raise refuse(
             "the work is paid (service class A): quote the fees and get the customer's "
             "signed consent before sending anyone"
         )
@@ -315,26 +316,26 @@ def _dispatch(case: Case, p: DispatchParams, ctx: Context) -> Outcome:
             region
         )
         if to is None:
-            raise _refuse(
+            raise refuse(
                 "which dealer? the unit has none and no dealer serves the region "
                 f"{region or '(unknown)'}", "to", "give the dealer's id",
             )
         if to not in policy.dealers:
             known = ", ".join(sorted(policy.dealers)) or "none configured"
-            raise _refuse(f"there is no dealer '{to}' (known: {known})", "to",
+            raise refuse(f"there is no dealer '{to}' (known: {known})", "to",
                           "not a known dealer")
         name = policy.dealers[to].name
     elif p.party is Party.SUPPLIER:
         if to is None or to not in policy.suppliers:
             known = ", ".join(sorted(policy.suppliers)) or "none configured"
-            raise _refuse(f"there is no supplier '{to or ''}' (known: {known})", "to",
+            raise refuse(f"there is no supplier '{to or ''}' (known: {known})", "to",
                           "give a known supplier's id")
         name = policy.suppliers[to].name
     else:
         if to is None:
-            raise _refuse("which technician? give their staff id", "to", "needed")
+            raise refuse("which technician? give their staff id", "to", "needed")
         if to not in ctx.staff_names:
-            raise _refuse(f"there is no member of staff '{to}'", "to", "not a member of staff")
+            raise refuse(f"there is no member of staff '{to}'", "to", "not a member of staff")
         name = ctx.staff_names[to]
     promise = policy.promise_for(record.unit.product_line if record.unit else None)
     due = ctx.promises.deadline
@@ -384,11 +385,11 @@ def _dispatch_update(case: Case, ctx: Context, **changes: Any) -> dict[str, Any]
     return _with(case, dispatch=dispatch.model_copy(update=changes))
 
 
-def _replied(case: Case, p: NoteParams | NoParams, ctx: Context) -> Outcome:
+def _replied(case: Case, p: NoParams, ctx: Context) -> Outcome:
     dispatch = _record(case).dispatch
     assert dispatch is not None
     if dispatch.replied_at is not None:
-        raise _refuse(f"{dispatch.name} already replied")
+        raise refuse(f"{dispatch.name} already replied")
     return Outcome(updates=_dispatch_update(case, ctx, replied_at=ctx.now))
 
 
@@ -396,7 +397,7 @@ def _on_site(case: Case, p: NoParams, ctx: Context) -> Outcome:
     dispatch = _record(case).dispatch
     assert dispatch is not None
     if dispatch.on_site_at is not None:
-        raise _refuse("the arrival on site is already recorded")
+        raise refuse("the arrival on site is already recorded")
     return Outcome(
         updates=_dispatch_update(
             case, ctx, on_site_at=ctx.now, replied_at=dispatch.replied_at or ctx.now
@@ -408,7 +409,7 @@ def _running(case: Case, p: NoParams, ctx: Context) -> Outcome:
     dispatch = _record(case).dispatch
     assert dispatch is not None
     if dispatch.fixed_at is not None:
-        raise _refuse("the unit is already recorded as running again")
+        raise refuse("the unit is already recorded as running again")
     return Outcome(
         updates=_dispatch_update(
             case, ctx, fixed_at=ctx.now, on_site_at=dispatch.on_site_at or ctx.now,
@@ -427,10 +428,10 @@ def _lend(case: Case, p: LoanParams, ctx: Context) -> Outcome:
 def _record_form(case: Case, p: ServiceFormParams, ctx: Context) -> Outcome:
     record = _record(case)
     if record.needs_consent:
-        raise _refuse("the work is paid: the customer's signed consent to the quote comes "
+        raise refuse("the work is paid: the customer's signed consent to the quote comes "
                       "before the work")
     if record.form is not None and record.form.sign_off is not None:
-        raise _refuse("the service form is already signed by the customer")
+        raise refuse("the service form is already signed by the customer")
     form = ServiceForm(
         work=p.work, parts_used=tuple(p.parts_used), hours=p.hours,
         recorded_by=ctx.actor.actor, recorded_at=ctx.now,
@@ -507,11 +508,7 @@ def sign_on_link(case: Case, name: str, comment: str | None, now: datetime) -> C
     try:
         signed = SignParams(name=name, comment=comment or None)
     except ValidationError as error:
-        errors = [
-            {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
-            for e in error.errors(include_url=False)
-        ]
-        raise ActionRefused("the signature is not right", errors) from None
+        raise refused_parameters(error, "the signature is not right", prefix="") from None
     what = what_to_sign(case)
     if what is None:
         raise ActionRefused("there is nothing to sign on this case now")
@@ -524,21 +521,10 @@ def sign_on_link(case: Case, name: str, comment: str | None, now: datetime) -> C
     else:
         updates = _signed(case, signature)
         action = "customer_signed_service_form"
-    changed = case.model_copy(update={**updates, "version": case.version + 1, "updated_at": now})
-    before = case.model_dump(mode="json", include={"field_service"})
-    after = changed.model_dump(mode="json", include={"field_service"})
-    event = CaseEvent(
-        case_id=case.case_id,
-        at=now,
-        actor=f"customer:{case.customer.email}",
-        action=action,
-        before=before,
-        after=after,
-        details={"name": signed.name, "comment": signed.comment},
-        visible_to_customer=True,
-        version=changed.version,
+    return record_change(
+        case, updates, actor=f"customer:{case.customer.email}", action=action, now=now,
+        details={"name": signed.name, "comment": signed.comment}, visible=True,
     )
-    return Change(case=changed, event=event, messages=())
 
 
 # -- spare parts ------------------------------------------------------------------------------
@@ -574,9 +560,9 @@ def _request_parts(case: Case, p: PartsRequestParams, ctx: Context) -> Outcome:
 def _parts(case: Case, number: int, what: str, states: tuple[str, ...]) -> PartsRequest:
     request = _record(case).request(number)
     if request is None:
-        raise _refuse(f"there is no parts request number {number}", "number", "unknown")
+        raise refuse(f"there is no parts request number {number}", "number", "unknown")
     if request.state not in states:
-        raise _refuse(f"{what} is not possible now (parts request {number} is "
+        raise refuse(f"{what} is not possible now (parts request {number} is "
                       f"{request.state.replace('_', ' ')})")
     return request
 
@@ -639,7 +625,7 @@ def _old_part_due(request: PartsRequest, ctx: Context) -> OldPart | None:
 def _ship_parts(case: Case, p: ShipPartsParams, ctx: Context) -> Outcome:
     request = _parts(case, p.number, "shipping", ("approved",))
     if request.urgent_local:
-        raise _refuse(f"parts request {p.number} is a local purchase: settle it instead")
+        raise refuse(f"parts request {p.number} is a local purchase: settle it instead")
     update = {
         "state": "shipped", "shipped_at": ctx.now, "tracking_no": p.tracking_no,
         "old_part": _old_part_due(request, ctx),
@@ -650,7 +636,7 @@ def _ship_parts(case: Case, p: ShipPartsParams, ctx: Context) -> Outcome:
 def _settle_local(case: Case, p: SettleParams, ctx: Context) -> Outcome:
     request = _parts(case, p.number, "settling", ("approved",))
     if not request.urgent_local:
-        raise _refuse(f"parts request {p.number} is shipped from stock, not bought locally")
+        raise refuse(f"parts request {p.number} is shipped from stock, not bought locally")
     update = {
         "state": "settled", "settled_at": ctx.now, "receipt_ref": p.receipt_ref,
         "old_part": _old_part_due(request, ctx),
@@ -661,18 +647,18 @@ def _settle_local(case: Case, p: SettleParams, ctx: Context) -> Outcome:
 def _old_part(case: Case, number: int, what: str) -> tuple[PartsRequest, OldPart]:
     request = _record(case).request(number)
     if request is None:
-        raise _refuse(f"there is no parts request number {number}", "number", "unknown")
+        raise refuse(f"there is no parts request number {number}", "number", "unknown")
     if request.old_part is None:
-        raise _refuse(f"no old part is expected for parts request {number}")
+        raise refuse(f"no old part is expected for parts request {number}")
     if request.sale is not None:
-        raise _refuse(f"parts request {number} was already converted into a parts sale")
+        raise refuse(f"parts request {number} was already converted into a parts sale")
     return request, request.old_part
 
 
 def _old_part_received(case: Case, p: PartsNumberParams, ctx: Context) -> Outcome:
     request, old = _old_part(case, p.number, "receiving")
     if old.received_at is not None:
-        raise _refuse(f"the old part of request {p.number} is already received")
+        raise refuse(f"the old part of request {p.number} is already received")
     old = old.model_copy(update={"received_at": ctx.now, "received_by": ctx.actor.actor})
     return Outcome(updates=_replace(case, request.model_copy(update={"old_part": old})))
 
@@ -694,11 +680,11 @@ def _sale_notice(request: PartsRequest, sale: PartsSale) -> Notice:
 def _inspect_old_part(case: Case, p: InspectOldPartParams, ctx: Context) -> Outcome:
     request, old = _old_part(case, p.number, "inspecting")
     if old.received_at is None:
-        raise _refuse(f"the old part of request {p.number} has not arrived yet")
+        raise refuse(f"the old part of request {p.number} has not arrived yet")
     if old.accepted is not None:
-        raise _refuse(f"the old part of request {p.number} is already inspected")
+        raise refuse(f"the old part of request {p.number} is already inspected")
     if not p.accepted and p.fault is None:
-        raise _refuse("say why it is rejected", "fault",
+        raise refuse("say why it is rejected", "fault",
                       "needed when rejected: incomplete, not_warranty or not_original")
     old = old.model_copy(update={
         "accepted": p.accepted, "fault": None if p.accepted else p.fault,
@@ -725,20 +711,12 @@ def convert_unreturned(
     assert request is not None and request.old_part is not None
     sale = _sale(request, dealer, "not_returned", now)
     updates = _replace(case, request.model_copy(update={"sale": sale}))
-    changed = case.model_copy(update={**updates, "version": case.version + 1, "updated_at": now})
-    event = CaseEvent(
-        case_id=case.case_id,
-        at=now,
-        actor="system:sweep",
-        action="old_part_not_returned",
-        before={"parts": [r.model_dump(mode="json") for r in _record(case).parts
-                          if r.number == number]},
-        after={"parts": [r.model_dump(mode="json") for r in _record(changed).parts
-                         if r.number == number]},
-        details={"number": number, "amount": f"{sale.amount:.2f}", "charged_to": sale.charged_to},
-        version=changed.version,
+    details = {"number": number, "amount": f"{sale.amount:.2f}", "charged_to": sale.charged_to}
+    change = record_change(
+        case, updates, actor="system:sweep", action="old_part_not_returned", now=now,
+        details=details,
     )
-    return Change(case=changed, event=event, messages=()), _sale_notice(request, sale)
+    return change, _sale_notice(request, sale)
 
 
 # -- fees -------------------------------------------------------------------------------------
@@ -747,9 +725,9 @@ def convert_unreturned(
 def _set_fees(case: Case, p: FeesParams, ctx: Context) -> Outcome:
     record = _record(case)
     if record.fees is not None and record.fees.collected_at is not None:
-        raise _refuse("the fees are already collected")
+        raise refuse("the fees are already collected")
     if p.technician not in ctx.staff_names:
-        raise _refuse(f"there is no member of staff '{p.technician}'", "technician",
+        raise refuse(f"there is no member of staff '{p.technician}'", "technician",
                       "not a member of staff")
     consent = None
     due = None
@@ -816,7 +794,7 @@ def _abnormal(case: Case, p: FindingParams, ctx: Context) -> Outcome:
 
 def _major(case: Case, p: FindingParams, ctx: Context) -> Outcome:
     if _record(case).major_quality_problem is not None:
-        raise _refuse("this case is already flagged as a major quality problem")
+        raise refuse("this case is already flagged as a major quality problem")
     return Outcome(
         updates=_with(case, major_quality_problem=p.text, major_quality_flagged_at=ctx.now),
         notices=(Notice("management", "major_quality_problem", {"text": p.text}),),
@@ -825,7 +803,7 @@ def _major(case: Case, p: FindingParams, ctx: Context) -> Outcome:
 
 def _register_return(case: Case, p: NoteParams, ctx: Context) -> Outcome:
     if _record(case).unit_return is not None:
-        raise _refuse("the unit's return is already registered")
+        raise refuse("the unit's return is already registered")
     back = UnitReturn(registered_at=ctx.now, registered_by=ctx.actor.actor)
     return Outcome(updates=_with(case, unit_return=back))
 
@@ -833,14 +811,14 @@ def _register_return(case: Case, p: NoteParams, ctx: Context) -> Outcome:
 def _unit_return(case: Case) -> UnitReturn:
     back = _record(case).unit_return
     if back is None:
-        raise _refuse("no whole-unit return is registered on this case")
+        raise refuse("no whole-unit return is registered on this case")
     return back
 
 
 def _inspect_return(case: Case, p: FindingParams, ctx: Context) -> Outcome:
     back = _unit_return(case)
     if back.inspected_at is not None:
-        raise _refuse("the returned unit is already inspected")
+        raise refuse("the returned unit is already inspected")
     back = back.model_copy(update={"inspected_at": ctx.now, "finding": p.text})
     return Outcome(updates=_with(case, unit_return=back))
 
@@ -848,9 +826,9 @@ def _inspect_return(case: Case, p: FindingParams, ctx: Context) -> Outcome:
 def _rework(case: Case, p: FindingParams, ctx: Context) -> Outcome:
     back = _unit_return(case)
     if back.inspected_at is None:
-        raise _refuse("inspect the returned unit before recording its rework")
+        raise refuse("inspect the returned unit before recording its rework")
     if back.reworked_at is not None:
-        raise _refuse("the rework is already recorded")
+        raise refuse("the rework is already recorded")
     back = back.model_copy(update={"reworked_at": ctx.now, "rework": p.text})
     return Outcome(updates=_with(case, unit_return=back))
 
@@ -884,7 +862,7 @@ def field_work_left(case: Case) -> list[str]:
     return left
 
 
-def _no_parts(what: str, wanted: Any) -> Any:
+def _no_parts(what: str, wanted: Callable[[PartsRequest], bool]) -> Missing:
     """A ``missing`` check: the action needs a parts request for which ``wanted`` holds."""
 
     def missing(case: Case) -> str | None:
@@ -910,9 +888,9 @@ def _a(
     roles: frozenset[Role],
     statuses: frozenset[CaseStatus],
     params: type[BaseModel],
-    effect: Any,
+    effect: Effect,
     customer_visible: bool = False,
-    missing: Any = None,
+    missing: Missing | None = None,
 ) -> Action:
     return Action(name, roles, statuses, FIELD, params, effect, customer_visible,
                   missing=missing)

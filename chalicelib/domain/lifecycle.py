@@ -22,6 +22,7 @@ from chalicelib.domain.actions import (
     Change,
     Context,
     CustomerMessage,
+    Money,
     NoParams,
     NoteParams,
     Outcome,
@@ -29,11 +30,14 @@ from chalicelib.domain.actions import (
     Short,
     Text,
     _params,
+    record_change,
+    refuse,
+    refused_parameters,
 )
 from chalicelib.domain.actions import (
     ActionRefused as ActionRefused,
 )
-from chalicelib.domain.case import FIELD_SERVICE_KINDS, Case, CaseEvent, CaseKind, CaseStatus
+from chalicelib.domain.case import FIELD_SERVICE_KINDS, Case, CaseKind, CaseStatus
 from chalicelib.domain.case import OPEN_STATUSES as OPEN
 from chalicelib.domain.followup import CallOutcome, FollowUp, FollowUpCall, OpenQuestion
 from chalicelib.domain.policies import Duration, FieldServicePolicy, Policies
@@ -144,7 +148,7 @@ class RefundRequestParams(BaseModel):
 
 class PostRefundParams(BaseModel):
     model_config = _params
-    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    amount: Decimal = Money
     method: PaymentMethod
     reference: str = Short
 
@@ -157,7 +161,7 @@ class CheckTrackingParams(BaseModel):
 
 class RepairFeeParams(BaseModel):
     model_config = _params
-    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    amount: Decimal = Money
     repairer: str = Short
 
 
@@ -185,10 +189,6 @@ class WholesaleParams(BaseModel):
 
 
 # -- the actions ----------------------------------------------------------------------
-
-def _refuse(reason: str) -> ActionRefused:
-    return ActionRefused(reason)
-
 
 def _note(case: Case, p: NoteParams, ctx: Context) -> Outcome:
     return Outcome()
@@ -246,9 +246,9 @@ def _feedback(case: Case, p: FeedbackParams, ctx: Context) -> Outcome:
 def _listing_corrected(case: Case, p: ListingCorrectedParams, ctx: Context) -> Outcome:
     matching = [f for f in case.feedback if f.number == p.feedback_number]
     if not matching or matching[0].department is not Department.OPERATIONS:
-        raise _refuse(f"there is no feedback number {p.feedback_number} to operations")
+        raise refuse(f"there is no feedback number {p.feedback_number} to operations")
     if matching[0].listing_corrected_at is not None:
-        raise _refuse("this listing was already corrected")
+        raise refuse("this listing was already corrected")
     feedback = tuple(
         f.model_copy(update={"listing_corrected_at": ctx.now}) if f.number == p.feedback_number
         else f
@@ -370,7 +370,7 @@ def _track(case: Case, name: str, state: str | tuple[str, ...], what: str) -> An
     states = (state,) if isinstance(state, str) else state
     if track is None or track.state not in states:
         now = "nothing" if track is None else track.state.replace("_", " ")
-        raise _refuse(f"{what} is not possible now (the {name.replace('_', ' ')} is at: {now})")
+        raise refuse(f"{what} is not possible now (the {name.replace('_', ' ')} is at: {now})")
     return track
 
 
@@ -399,7 +399,7 @@ def _return_inspected(case: Case, p: InspectedParams, ctx: Context) -> Outcome:
 def _back_in_stock(case: Case, p: NoParams, ctx: Context) -> Outcome:
     track = _track(case, "item_return", "inspected", "putting the item back in stock")
     if not track.inspection_ok:
-        raise _refuse("an item that failed inspection does not go back into stock")
+        raise refuse("an item that failed inspection does not go back into stock")
     return Outcome(updates={"item_return": track.model_copy(update={"state": "back_in_stock"})})
 
 
@@ -544,7 +544,7 @@ def _record_call(case: Case, p: FollowUpCallParams, ctx: Context) -> Outcome:
     call = case.follow_up.pending_call if case.follow_up else None
     assert case.follow_up is not None and call is not None
     if call.due_at > ctx.now:
-        raise _refuse(f"the follow-up call is due from {call.due_at.isoformat()}")
+        raise refuse(f"the follow-up call is due from {call.due_at.isoformat()}")
     if p.outcome == "question" and not p.question:
         raise ActionRefused(
             "say what the customer asked",
@@ -608,7 +608,7 @@ def unfinished_work(case: Case) -> list[str]:
 
 def _resolve(case: Case, p: NoParams, ctx: Context) -> Outcome:
     if left := unfinished_work(case):
-        raise _refuse("not yet resolved: still open is " + ", ".join(left))
+        raise refuse("not yet resolved: still open is " + ", ".join(left))
     return Outcome(status=S.RESOLVED, messages=(CustomerMessage("resolved"),))
 
 
@@ -738,24 +738,10 @@ def rate_service(case: Case, rating: int, comment: str | None, now: datetime) ->
     if not rating_open(case):
         raise ActionRefused("there is nothing to rate on this case now")
     satisfaction = Satisfaction(rating=rating, comment=comment or None, at=now)
-    changed = case.model_copy(
-        update={"satisfaction": satisfaction, "version": case.version + 1, "updated_at": now}
+    return record_change(
+        case, {"satisfaction": satisfaction}, actor=f"customer:{case.customer.email}",
+        action="customer_rated", now=now,
     )
-    before, after = _snapshot(case), _snapshot(changed)
-    event = CaseEvent(
-        case_id=case.case_id,
-        at=now,
-        actor=f"customer:{case.customer.email}",
-        action="customer_rated",
-        before={"satisfaction": before["satisfaction"]},
-        after={"satisfaction": after["satisfaction"]},
-        version=changed.version,
-    )
-    return Change(case=changed, event=event, messages=())
-
-
-def _snapshot(case: Case) -> dict[str, Any]:
-    return case.model_dump(mode="json", exclude={"version", "updated_at"})
 
 
 def _service_level_updates(
@@ -843,14 +829,7 @@ def apply_action(
     try:
         checked = action.params.model_validate(params or {})
     except ValidationError as error:
-        errors = [
-            {
-                "field": ".".join(["params", *(str(part) for part in e["loc"])]),
-                "message": e["msg"].removeprefix("Value error, "),
-            }
-            for e in error.errors(include_url=False)
-        ]
-        raise ActionRefused("the parameters are not right", errors) from None
+        raise refused_parameters(error, "the parameters are not right") from None
     context = Context(
         actor=actor, now=now, promises=promises, unit=unit, staff_names=staff_names or {}
     )
@@ -862,27 +841,17 @@ def apply_action(
         updates.update(_service_level_updates(case, follow_up, outcome.status, now, promises))
     if outcome.messages and case.first_replied_at is None:
         updates["first_replied_at"] = now
-    updates.update(version=case.version + 1, updated_at=now)
-    changed = Case.model_validate({**dict(case), **updates})
-    before, after = _snapshot(case), _snapshot(changed)
-    keys = sorted(k for k in after if before.get(k) != after.get(k))
-    event = CaseEvent(
-        case_id=case.case_id,
-        at=now,
+    return record_change(
+        case,
+        updates,
         actor=actor.actor,
         action=action_name,
-        before={k: before.get(k) for k in keys},
-        after={k: after.get(k) for k in keys},
+        now=now,
         details=checked.model_dump(mode="json"),
         # A step the customer hears of (a decision still waiting for approval is not one).
-        visible_to_customer=action.customer_visible and bool(outcome.messages),
-        version=changed.version,
-        told_customer=tuple(
-            {"template": m.template, "values": m.values} for m in outcome.messages
-        ),
-    )
-    return Change(
-        case=changed, event=event, messages=outcome.messages, notices=outcome.notices
+        visible=action.customer_visible and bool(outcome.messages),
+        messages=outcome.messages,
+        notices=outcome.notices,
     )
 
 

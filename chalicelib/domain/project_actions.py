@@ -59,6 +59,7 @@ from chalicelib.domain.actions import (
     Short,
     Text,
     _params,
+    refuse,
 )
 from chalicelib.domain.case import Case, CaseKind, CaseStatus
 from chalicelib.domain.projects import (
@@ -124,10 +125,6 @@ def _label(milestone: Milestone) -> str:
     return f"'{MILESTONE_LABELS['en'][milestone]}'"
 
 
-def _field_error(field: str, message: str, reason: str) -> ActionRefused:
-    return ActionRefused(reason, [{"field": f"params.{field}", "message": message}])
-
-
 def _day_ends(day: date, promises: ShopPromises) -> datetime:
     """The moment ``day`` is over in the company's time zone (the first minute of the next
     local day), in UTC. Time zones are within 14 hours of UTC and whole minutes off it,
@@ -175,7 +172,7 @@ def _plan(case: Case, p: PlanMilestoneParams, ctx: Context) -> Outcome:
     if record.done is not None:
         raise ActionRefused(f"{_label(p.milestone)} was done on {record.done.done_on}")
     if p.due_on < ctx.promises.local_date(ctx.now):
-        raise _field_error("due_on", "cannot be in the past", "a plan is for a day to come")
+        raise refuse("a plan is for a day to come", "due_on", "cannot be in the past")
     planned = record.model_copy(
         update={"due_on": p.due_on, "due_at": _day_ends(p.due_on, ctx.promises)}
     )
@@ -207,15 +204,15 @@ def _tick(case: Case, p: TickMilestoneParams, ctx: Context) -> Outcome:
     today = ctx.promises.local_date(ctx.now)
     done_on = p.done_on or today
     if done_on > today:
-        raise _field_error("done_on", "cannot be in the future", "a milestone is ticked once done")
+        raise refuse("a milestone is ticked once done", "done_on", "cannot be in the future")
     for before in waits_for:
         assert before.done is not None
         if done_on < before.done.done_on:
-            raise _field_error(
-                "done_on",
-                f"cannot be before {before.done.done_on}",
+            raise refuse(
                 f"{_label(p.milestone)} cannot be done before {_label(before.milestone)} "
                 f"(done on {before.done.done_on})",
+                "done_on",
+                f"cannot be before {before.done.done_on}",
             )
     done = MilestoneTick(done_on=done_on, by=ctx.actor.actor, at=ctx.now, note=p.note)
     ticked = record.model_copy(update={"done": done})
@@ -379,7 +376,7 @@ def _repair_in_house(case: Case, p: NoteParams, ctx: Context) -> Outcome:
 
 def _send(case: Case, p: SendToManufacturerParams, ctx: Context) -> Outcome:
     if p.due_at <= ctx.now:
-        raise _field_error("due_at", "must be later than now", "the device is due back later")
+        raise refuse("the device is due back later", "due_at", "must be later than now")
     sent = ManufacturerRepair(
         manufacturer=p.manufacturer, reference=p.reference, sent_at=ctx.now,
         due_at=p.due_at.astimezone(UTC),
@@ -391,7 +388,7 @@ def _progress(case: Case, p: ProgressParams, ctx: Context) -> Outcome:
     sent = _job(case).manufacturer
     assert sent is not None
     if p.due_at is not None and p.due_at <= ctx.now:
-        raise _field_error("due_at", "must be later than now", "the device is due back later")
+        raise refuse("the device is due back later", "due_at", "must be later than now")
     checked = sent.model_copy(
         update={
             "progress_checked_at": ctx.now,
