@@ -208,6 +208,7 @@ class Firing:
     # An old part not back in time: this parts request becomes a parts sale (a change to
     # the case, made by the sweep through field_actions.convert_unreturned).
     lapsed_parts_request: int | None = None
+    charge_to: str | None = None  # … charged to this dealer
 
 
 @dataclass(frozen=True)
@@ -253,10 +254,12 @@ def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing
     if timer.kind is TimerKind.OLD_PART and due.stage == 0:
         record = case.field_service
         request = record.request(timer.parts_number or 0) if record else None
-        if request is not None and record is not None and record.dealer_to_charge(
-            request, policies.field_service.dealers
-        ):
-            return Firing((), None, lapsed_parts_request=timer.parts_number)
+        dealer = (
+            record.dealer_to_charge(request, policies.field_service.dealers)
+            if record is not None and request is not None else None
+        )
+        if dealer is not None:
+            return Firing((), None, lapsed_parts_request=timer.parts_number, charge_to=dealer)
         # No dealer to charge (our own technician, a supplier): a missed deadline like any.
     if timer.parts_number is not None:
         values["parts_number"] = str(timer.parts_number)

@@ -26,13 +26,19 @@ class Recipients:
     def __init__(self, store: StaffDirectory, settings: Settings) -> None:
         self._store = store
         self._settings = settings
-        self._staff: list[StaffMember] | None = None
+        self._members: list[StaffMember] | None = None
+
+    @property
+    def members(self) -> list[StaffMember]:
+        """Every active member of staff (read once)."""
+        if self._members is None:
+            self._members = [m for m in self._store.list_staff() if m.active]
+        return self._members
 
     @property
     def staff(self) -> list[StaffMember]:
-        if self._staff is None:
-            self._staff = [m for m in self._store.list_staff() if m.active and m.email]
-        return self._staff
+        """Those who can be e-mailed."""
+        return [m for m in self.members if m.email]
 
     def centre(self) -> list[Address]:
         address = self._settings.service_centre_email

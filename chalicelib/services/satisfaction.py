@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.domain.case import Case
 from chalicelib.domain.lifecycle import rate_service
-from chalicelib.services.ports import CaseStore, StaleCase, WriteConflict
-
-RETRIES = 3
+from chalicelib.services.customer_change import save_customer_change
+from chalicelib.services.ports import CaseStore
 
 
 class RatingForm(BaseModel):
@@ -48,18 +47,6 @@ def parse_rating(values: dict[str, str]) -> RatingForm:
 def record_rating(store: CaseStore, case: Case, form: RatingForm, now: datetime) -> Case:
     """Record the rating on the case; a staff change at the same moment is not a reason
     to lose it (the rating is applied again to the case as it is now)."""
-    for attempt in range(1, RETRIES + 1):
-        change = rate_service(case, form.rating, form.comment, now)
-        try:
-            store.save_change(change.case, change.event, [], case.version, previous=case)
-            return change.case
-        except StaleCase as stale:
-            if attempt == RETRIES:
-                raise
-            case = stale.case  # the case as it is now comes with the refusal
-        except WriteConflict:
-            fresh = store.get_case(case.case_id) if attempt < RETRIES else None
-            if fresh is None:
-                raise
-            case = fresh
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    return save_customer_change(
+        store, case, lambda current: rate_service(current, form.rating, form.comment, now)
+    )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from chalicelib.domain.actions import Change
 from chalicelib.domain.case import Case
 from chalicelib.domain.field_actions import sign_on_link, what_to_sign
-from chalicelib.services.ports import CaseStore, StaleCase, WriteConflict
-
-RETRIES = 3
+from chalicelib.services.customer_change import save_customer_change
+from chalicelib.services.ports import CaseStore
 
 
 class NotWhatWasShown(Exception):
@@ -28,20 +28,10 @@ def sign(
     """Sign what waits for the customer; a staff change at the same moment does not lose
     the signature (it is applied again to the case as it is now, if the same document
     still waits). Raises ActionRefused for a blank name or nothing to sign."""
-    for attempt in range(1, RETRIES + 1):
-        if shown is not None and what_to_sign(case) not in (None, shown):
+
+    def signed(current: Case) -> Change:
+        if shown is not None and what_to_sign(current) not in (None, shown):
             raise NotWhatWasShown(shown)
-        change = sign_on_link(case, name, comment, now)
-        try:
-            store.save_change(change.case, change.event, [], case.version, previous=case)
-            return change.case
-        except StaleCase as stale:
-            if attempt == RETRIES:
-                raise
-            case = stale.case
-        except WriteConflict:
-            fresh = store.get_case(case.case_id) if attempt < RETRIES else None
-            if fresh is None:
-                raise
-            case = fresh
-    raise AssertionError("unreachable: the last attempt returns or raises")
+        return sign_on_link(current, name, comment, now)
+
+    return save_customer_change(store, case, signed)

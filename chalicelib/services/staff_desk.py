@@ -167,8 +167,10 @@ def act_on_case(
             record.unit.serial_no if record and record.unit else None
         )
         unit = units.get_unit(serial) if isinstance(serial, str) and serial else None
+    # The staff list is read at most once: for the names, and for whom to tell.
+    people = Recipients(store, settings)
     staff_names = (
-        {member.staff_id: member.name for member in store.list_staff() if member.active}
+        {member.staff_id: member.name for member in people.members}
         if action in STAFF_NAMING_ACTIONS
         else None
     )
@@ -194,7 +196,6 @@ def act_on_case(
         for message in change.messages
     ]
     if change.notices:
-        people = Recipients(store, settings)
         for notice in change.notices:
             to = recipients_for(notice, change.case, people, policies)
             outbox += notice_messages(notice, change.case, to, settings, policies, now)

@@ -80,6 +80,7 @@ def _convert_unreturned(
     store: SweepStore,
     case: Case,
     number: int,
+    dealer: str,
     recipients: Recipients,
     settings: Settings,
     policies: Policies,
@@ -89,14 +90,6 @@ def _convert_unreturned(
     """An old part not back in time: the parts request becomes a parts sale charged to the
     dealer, who is told why. One case change (version-checked, so a racing sweep writes
     nothing); it ends the timer in the same transaction."""
-    record, request = case.field_service, None
-    if record is not None:
-        request = record.request(number)
-    dealer = (
-        record.dealer_to_charge(request, policies.field_service.dealers)
-        if record is not None and request is not None else None
-    )
-    assert dealer is not None, "fire() converts only a dealer's parts"
     change, notice = convert_unreturned(case, number, dealer, now)
     people = recipients_for(notice, change.case, recipients, policies)
     messages = notice_messages(notice, change.case, people, settings, policies, now)
@@ -132,9 +125,10 @@ def sweep_due_timers(
             firing = fire(due, case, policies, now) if case is not None else None
             late = is_late(due, now)
             if case is not None and firing is not None and firing.lapsed_parts_request:
+                assert firing.charge_to is not None
                 _convert_unreturned(
-                    store, case, firing.lapsed_parts_request, recipients, settings, policies,
-                    now, report,
+                    store, case, firing.lapsed_parts_request, firing.charge_to, recipients,
+                    settings, policies, now, report,
                 )
                 continue
             messages: list[OutboxMessage] = []

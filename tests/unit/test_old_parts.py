@@ -54,6 +54,7 @@ def test_a_dealers_part_is_charged_to_the_dealer(unit_dealer: str | None) -> Non
     firing = fire(due(case), case, POLICIES, NOW)
     assert firing is not None
     assert firing.lapsed_parts_request == 1
+    assert firing.charge_to == "east"
     assert firing.notices == ()
 
 
