@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -146,6 +146,9 @@ class Action:
     statuses_for: Mapping[CaseKind, frozenset[CaseStatus]] = field(default_factory=dict)
     # What the case must have for the action (a call to make, …): None, or why not.
     missing: Callable[[Case], str | None] | None = None
+    # What the action reads beyond the case, for the caller to look up: the registered
+    # unit ("unit"), the staff's names ("staff").
+    reads: frozenset[Literal["unit", "staff"]] = frozenset()
 
     def statuses_of(self, kind: CaseKind) -> frozenset[CaseStatus]:
         """The statuses in which this action is possible on a case of this kind."""

@@ -891,18 +891,20 @@ def _a(
     effect: Effect,
     customer_visible: bool = False,
     missing: Missing | None = None,
+    reads: frozenset[Literal["unit", "staff"]] = frozenset(),
 ) -> Action:
     return Action(name, roles, statuses, FIELD, params, effect, customer_visible,
-                  missing=missing)
+                  missing=missing, reads=reads)
 
 
 FIELD_ACTIONS: tuple[Action, ...] = (
     _a("check_warranty", TECH | {Role.QA_MANAGER}, WORKING, WarrantyParams, _check_warranty,
-       True),
+       True, reads=frozenset({"unit"})),
     _a("quote_fees", TECH, WORKING, QuoteParams, _quote, True, _no_paid_class),
     _a("record_fee_consent", TECH, WORKING, ConsentParams, _consent_on_paper,
        missing=_no_quote_to_sign),
-    _a("dispatch", FRONT, WORKING, DispatchParams, _dispatch, True),
+    _a("dispatch", FRONT, WORKING, DispatchParams, _dispatch, True,
+       reads=frozenset({"staff"})),
     _a("party_replied", TECH, frozenset({S.IN_PROGRESS}), NoParams, _replied,
        missing=_not_dispatched),
     _a("arrived_on_site", TECH, frozenset({S.IN_PROGRESS}), NoParams, _on_site,
@@ -930,7 +932,7 @@ FIELD_ACTIONS: tuple[Action, ...] = (
     _a("inspect_old_part", frozenset({Role.QA_MANAGER, Role.SERVICE_DIRECTOR}),
        PARTS_STATUSES, InspectOldPartParams, _inspect_old_part, missing=_old_in),
     _a("set_fees", TECH, frozenset({S.IN_PROGRESS}), FeesParams, _set_fees,
-       missing=_no_paid_class),
+       missing=_no_paid_class, reads=frozenset({"staff"})),
     _a("agree_later_payment", frozenset({Role.SERVICE_DIRECTOR}),
        frozenset({S.IN_PROGRESS, S.RESOLVED}), NoParams, _agree_later_payment,
        missing=_no_fees_awaiting_consent),

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.case import OPEN_STATUSES, Case, CaseEvent, CaseStatus
 from chalicelib.domain.customer import CustomerRecord
-from chalicelib.domain.lifecycle import ActionRefused, PolicyPromises, apply_action
+from chalicelib.domain.lifecycle import ACTIONS, ActionRefused, PolicyPromises, apply_action
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.staff import Role, StaffMember
 from chalicelib.domain.units import Unit
@@ -123,11 +123,6 @@ class UnitLookup(Protocol):
     def get_unit(self, serial_no: str) -> Unit | None: ...
 
 
-# The actions that read the registered unit, and those that name a colleague.
-UNIT_ACTIONS = frozenset({"check_warranty"})
-STAFF_NAMING_ACTIONS = frozenset({"dispatch", "set_fees"})
-
-
 class DeskStore(CaseStore, StaffStore, Protocol):
     """Cases and the staff who work on them (one table, one store)."""
 
@@ -161,7 +156,9 @@ def act_on_case(
         )
     params_given = params if isinstance(params, dict) else {}
     unit = None
-    if action in UNIT_ACTIONS and units is not None:
+    declared = ACTIONS.get(action)
+    reads = declared.reads if declared is not None else frozenset()
+    if "unit" in reads and units is not None:
         record = case.field_service
         serial = params_given.get("serial_no") or case.serial_no or (
             record.unit.serial_no if record and record.unit else None
@@ -171,7 +168,7 @@ def act_on_case(
     people = Recipients(store, settings)
     staff_names = (
         {member.staff_id: member.name for member in people.members}
-        if action in STAFF_NAMING_ACTIONS
+        if "staff" in reads
         else None
     )
     change = apply_action(
