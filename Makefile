@@ -42,10 +42,11 @@ package: $(VENV)/.installed
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) --merge-template .chalice/resources.json $(PACKAGE_DIR)
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.json
 
-## bench: print the intake and deadline-sweep benchmark figures
+## bench: print the intake, deadline-sweep and sheet-sync benchmark figures
 bench: $(VENV)/.installed
 	$(BIN)/python bench/bench_intake.py
 	$(BIN)/python bench/bench_sweep.py
+	$(BIN)/python bench/bench_sheets.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -21,6 +21,7 @@ from chalice.app import Chalice, Cron, Rate, Request, Response
 from chalicelib.web.responses import UNAVAILABLE, staff_or_401
 from chalicelib.web.responses import errors_response as _errors
 from chalicelib.web.responses import json_response as _json
+from chalicelib.web.sheet_routes import sheets
 from chalicelib.web.unit_routes import XLSX_TYPE, units
 
 if TYPE_CHECKING:
@@ -793,6 +794,7 @@ def openapi() -> Response:
 
 # The registry of sold units (chalicelib/web/unit_routes.py); workbooks are posted as bytes.
 app.register_blueprint(units)
+app.register_blueprint(sheets)
 app.api.binary_types.append(XLSX_TYPE)
 
 
@@ -883,6 +885,35 @@ def open_planned_visits(event: Any) -> dict[str, int]:
     )
     if report.due:
         app.log.info("planned visits: %s", report.as_dict())
+    return report.as_dict()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sync_sheets(event: Any) -> dict[str, Any]:
+    """Write the rows of every changed case into the staff's sheet (one batch write)."""
+    from chalicelib import bootstrap
+    from chalicelib.services.sheets import sync
+
+    desk = bootstrap.sheet_desk()
+    if desk is None:
+        return {"sheet": "off"}
+    report = sync(desk, limit=desk.settings.sheets_rows_per_sync)
+    if report.dirty:
+        app.log.info("sheet sync: %s", report.as_dict())
+    return report.as_dict()
+
+
+@app.schedule(Rate(10, unit=Rate.MINUTES))
+def reconcile_sheets(event: Any) -> dict[str, Any]:
+    """Take in the sheet edits no webhook brought, and put back rows staff deleted."""
+    from chalicelib import bootstrap
+    from chalicelib.services.sheets import reconcile
+
+    desk = bootstrap.sheet_desk()
+    if desk is None:
+        return {"sheet": "off"}
+    report = reconcile(desk, limit=desk.settings.sheets_rows_per_sync)
+    app.log.info("sheet reconcile: %s", report.as_dict())
     return report.as_dict()
 
 

@@ -1,16 +1,25 @@
 """Deadline-sweep benchmark: prints figures, it is not a timed test.
 
     .venv/bin/python bench/bench_sweep.py [--timers 100000] [--due 100] [--runs 3]
+                                          [--stale 0]
 
 1. DynamoDB read work of one sweep (``sweep_due_timers``) over a table holding ``--timers``
    open timers (one per case) of which ``--due`` are due, next to what one Scan of the same
    table reads. Reads are counted on the store's own boto3 client with botocore
-   ``after-call`` handlers: items read by each Query/Scan (ScannedCount) and 1 per item a
-   GetItem returns. moto's ConsumedCapacity is a fixed placeholder (1 per Query/Scan,
-   0.5 per GetItem, whatever the size), so **items read** is the measure; an estimate of
-   DynamoDB's read units from the sizes of the items returned is printed beside it.
+   ``after-call`` handlers: items read by each Query/Scan (ScannedCount), 1 per item a
+   GetItem returns, and 1 per item a refused transaction hands back. moto's
+   ConsumedCapacity is a fixed placeholder (1 per Query/Scan, 0.5 per GetItem, whatever
+   the size), so **items read** is the measure; an estimate of DynamoDB's read units from
+   the sizes of the items returned is printed beside it.
    Target: the sweep reads ≤ 2× the due items. The same with a tenth of the timers (the
    same number due) shows whether the sweep's reads grow with timers not yet due.
+   Each timer carries a copy of its case (projected onto the ``due`` index), so the sweep
+   reads a case only when that copy is out of date. ``--stale N`` changes N of the due
+   timers' cases after loading (a version up, as an owner change would) to show what
+   that costs; by default every copy is fresh, the best case. Counted apart, because
+   they are not reads: the ConditionChecks of the case version in the firings'
+   transactions (DynamoDB bills them as part of the transaction) and the transactions
+   refused for a stale copy (made again from the case read afresh).
 2. Wall time of one sweep with 100 and with 1,000 due timers, each on a fresh table holding
    just those timers (and their cases), alternating, medians, and their ratio.
 
@@ -136,6 +145,11 @@ class ReadCounter:
         self.items: Counter[str] = Counter()  # by operation, "Query <index>" for an index
         self.moto_capacity = 0.0
         self.estimated_units = 0.0
+        # ConditionChecks in TransactWriteItems (the firing's check of the case version):
+        # DynamoDB looks at the item but bills it as part of the transaction, so it is
+        # counted here, apart from the items read.
+        self.condition_checks = 0
+        self.refused_transactions = 0
         self._params: dict[str, Any] = {}
 
     def install(self, client: Any) -> None:
@@ -146,11 +160,20 @@ class ReadCounter:
     def _on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name in READS:
             params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        if model.name == "TransactWriteItems":
+            self.condition_checks += sum(
+                "ConditionCheck" in item for item in params.get("TransactItems", [])
+            )
         self._params = dict(params)
 
     def _on_result(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         op = model.name
         self.calls[op] += 1
+        if op == "TransactWriteItems" and "CancellationReasons" in parsed:
+            self.refused_transactions += 1
+            for reason in parsed["CancellationReasons"]:  # an item handed back is read
+                if reason.get("Item"):
+                    self.items["TransactWriteItems ALL_OLD"] += 1
         if op not in READS:
             return
         params = self._params
@@ -181,6 +204,8 @@ class ReadCounter:
         self.items.clear()
         self.moto_capacity = 0.0
         self.estimated_units = 0.0
+        self.condition_checks = 0
+        self.refused_transactions = 0
 
     @property
     def items_read(self) -> int:
@@ -295,6 +320,7 @@ class Loaded:
     due: int
     items_written: int
     seconds: float
+    due_case_ids: list[str]  # the cases whose timer is due, oldest first
 
 
 class Fixture:
@@ -408,6 +434,7 @@ def load(store: Any, fixture: Fixture, template: dict[str, Any], timers: int, du
             written -= sum(len(v) for v in pending.values())
 
     to_create = timers - 1
+    due_case_ids: list[str] = []
     for i in range(to_create):
         if i < due:  # spread over the hour before NOW, oldest first
             due_at = NOW - timedelta(seconds=3600 * (due - i) / (due + 1))
@@ -418,6 +445,8 @@ def load(store: Any, fixture: Fixture, template: dict[str, Any], timers: int, du
             "case_number": format_case_number(i + 2, "AS"),
             "first_reply_due_at": due_at,
         })
+        if i < due:
+            due_case_ids.append(case.case_id)
         put(to_item({
             **template,
             "PK": f"CASE#{case.case_id}",
@@ -428,7 +457,23 @@ def load(store: Any, fixture: Fixture, template: dict[str, Any], timers: int, du
     if batch:
         flush()
     return Loaded(timers=timers, due=due, items_written=written,
-                  seconds=time.perf_counter() - started)
+                  seconds=time.perf_counter() - started, due_case_ids=due_case_ids)
+
+
+def change_cases(table: str, case_ids: list[str]) -> None:
+    """These cases move on a version (as any change that leaves their timer alone, an
+    owner change say, does): the copy their timer carries is out of date."""
+    import boto3
+
+    ddb = boto3.session.Session().client("dynamodb")  # uncounted
+    for case_id in case_ids:
+        ddb.update_item(
+            TableName=table,
+            Key={"PK": {"S": f"CASE#{case_id}"}, "SK": {"S": "CASE"}},
+            UpdateExpression="SET #version = #version + :one, #case.#version = :two",
+            ExpressionAttributeNames={"#version": "version", "#case": "case"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":two": {"N": "2"}},
+        )
 
 
 @contextmanager
@@ -545,10 +590,16 @@ class SweepReads:
     table_items: int = 0
     scan_units: float = 0.0
     scanned: int | None = None  # by a Scan through the API, when one was made
+    condition_checks: int = 0  # the case version checked in the firings' transactions
+    refused: int = 0  # transactions cancelled (a stale copy: fired again)
+    stale: int = 0  # firings whose copy of the case was out of date
+    cases_read: int = 0  # due timers fired from the case read afresh
 
 
-def measure_reads(timers: int, due: int, fixture: Fixture, api_scan: bool) -> SweepReads:
-    with table_with_timers(timers, due, fixture) as (store, _):
+def measure_reads(timers: int, due: int, fixture: Fixture, api_scan: bool,
+                  stale: int = 0) -> SweepReads:
+    with table_with_timers(timers, due, fixture) as (store, loaded):
+        change_cases(store.table_name, loaded.due_case_ids[:stale])
         counter = ReadCounter()
         counter.install(store.client)
         report, seconds = run_sweep(store, fixture)
@@ -558,10 +609,18 @@ def measure_reads(timers: int, due: int, fixture: Fixture, api_scan: bool) -> Sw
             by_read=dict(counter.items), breakdown=counter.breakdown(),
             calls=counter.call_breakdown(),
             moto_capacity=counter.moto_capacity, estimated_units=counter.estimated_units,
-            seconds=seconds,
+            seconds=seconds, condition_checks=counter.condition_checks,
+            refused=counter.refused_transactions, stale=report.stale_snapshots,
+            cases_read=report.cases_read,
         )
+        if report.stale_snapshots != min(stale, due):
+            raise RuntimeError(f"{stale} cases changed, the sweep found "
+                               f"{report.stale_snapshots} stale copies")
         print(f"  sweep: {report.as_dict()} in {seconds:.2f} s")
         print(f"    items read {reads.items_read} ({reads.breakdown}); calls {reads.calls}")
+        print(f"    case version checks in the firings' transactions {reads.condition_checks} "
+              f"(part of the transactions, not reads); transactions refused "
+              f"{reads.refused}")
         print(f"    moto ConsumedCapacity {reads.moto_capacity:g} (placeholder: 1 per "
               f"Query, 0.5 per GetItem); estimated read units {reads.estimated_units:g}")
         reads.table_items, reads.scan_units = table_contents(store.table_name)
@@ -583,12 +642,14 @@ def measure_reads(timers: int, due: int, fixture: Fixture, api_scan: bool) -> Sw
 
 
 def measure_sweep_reads(report: Report, timers: int, due: int, fixture: Fixture,
-                        scan_all: bool) -> None:
+                        scan_all: bool, stale: int = 0) -> None:
     small = max(due + 1, timers // 10)
     results: list[SweepReads] = []
     for total in (small, timers):
-        print(f"  -- {total:,} timers, {due} due", flush=True)
-        results.append(measure_reads(total, due, fixture, api_scan=total < timers or scan_all))
+        print(f"  -- {total:,} timers, {due} due, {stale} of their cases changed since",
+              flush=True)
+        results.append(measure_reads(total, due, fixture, api_scan=total < timers or scan_all,
+                                     stale=stale))
     few, many = results
     ratio_due = many.items_read / due
     ratio_scan = many.items_read / many.table_items
@@ -602,20 +663,30 @@ def measure_sweep_reads(report: Report, timers: int, due: int, fixture: Fixture,
         ("sweep / due", f"{few.items_read / due:.2f}×", f"{ratio_due:.2f}×"),
         ("est. read units: sweep", f"{few.estimated_units:g}", f"{many.estimated_units:g}"),
         ("est. read units: full Scan", f"{few.scan_units:,.0f}", f"{many.scan_units:,.0f}"),
+        ("stale copies: case read afresh", few.stale, many.stale),
+        ("case version checks (in writes)", few.condition_checks, many.condition_checks),
+        ("transactions refused", few.refused, many.refused),
         ("sweep wall time in moto (s)", f"{few.seconds:.2f}", f"{many.seconds:.2f}"),
     ):
         print(f"  {label:36}{a:>12}{b:>12}")
     index = many.by_read.get("Query due", 0)
     cases = many.by_read.get("GetItem table", 0)
     other = many.items_read - index - cases
-    print(f"  the sweep's {many.items_read} items: {index} due-index entries + {cases} cases "
-          f"(GetItem, strongly consistent) = {(index + cases) / due:.2f} per due timer, "
-          f"+ {other} per sweep (the staff list, for the notices' recipients)")
+    print(f"  the sweep's {many.items_read} items: {index} due-index entries (each with its "
+          f"case's copy) + {cases} cases (GetItem, strongly consistent: {many.stale} stale "
+          f"copies, {many.cases_read - many.stale} other reads) = "
+          f"{(index + cases) / due:.2f} per due timer, + {other} per sweep (the staff list, "
+          f"for the notices' recipients)")
+    print(f"  not reads, but per firing: {many.condition_checks} ConditionChecks of the case "
+          f"version in the firings' transactions (DynamoDB bills them as part of the "
+          f"transaction); {many.refused} transactions refused and made again")
     report.judge(f"items read by one sweep / due ({many.timers:,} timers, {due} due)",
                  f"{many.items_read}/{due} = {ratio_due:.2f}×", f"≤ {TARGET_READ_RATIO:g}×",
                  ratio_due <= TARGET_READ_RATIO)
     report.add("items read per due timer, staff list left out",
                f"({index} + {cases}) / {due} = {(index + cases) / due:.2f}")
+    report.add("stale copies (fired from the case read afresh)",
+               f"{many.stale} of {due} (--stale {stale})")
     report.add("items read: sweep / full Scan",
                f"{many.items_read:,} / {many.table_items:,} = {ratio_scan:.5f}")
     report.add("est. read units: sweep / full Scan",
@@ -668,11 +739,16 @@ def main() -> int:
                         help="wall-time runs of each of 100 and 1,000 due (default 3)")
     parser.add_argument("--api-scan", action="store_true",
                         help="Scan the big table through the API too (slow in moto)")
+    parser.add_argument("--stale", type=int, default=0,
+                        help="of the due timers' cases, how many changed since their timer "
+                        "was written (its copy of the case out of date; default 0)")
     parser.add_argument("--skip-reads", action="store_true", help="skip figure 1")
     parser.add_argument("--skip-wall-time", action="store_true", help="skip figure 2")
     args = parser.parse_args()
     if args.due < 1 or args.timers <= args.due:
         parser.error("need 1 ≤ --due < --timers")
+    if not 0 <= args.stale <= args.due:
+        parser.error("need 0 ≤ --stale ≤ --due")
 
     started = time.perf_counter()
     report = Report()
@@ -694,7 +770,7 @@ def main() -> int:
     if not args.skip_reads:
         guarded(f"1. read work of one sweep ({args.due} due) vs a full Scan",
                 lambda: measure_sweep_reads(report, args.timers, args.due, fixture,
-                                            args.api_scan))
+                                            args.api_scan, args.stale))
     if not args.skip_wall_time:
         guarded("2. wall time of one sweep, 100 vs 1,000 due (fresh tables, moto)",
                 lambda: measure_wall_time(report, args.runs, fixture))

@@ -12,6 +12,9 @@
     python -m chalicelib.cli --local units show SN-1001
     python -m chalicelib.cli units template units.xlsx         # an empty registry workbook
     python -m chalicelib.cli --local visits                      # open the planned visits due now
+    python -m chalicelib.cli --local sheets rebuild              # lay out and refill the sheet
+    python -m chalicelib.cli --local sheets check                # sheet vs store: differences
+    python -m chalicelib.cli --local sheets sync | reconcile     # the scheduled jobs, by hand
 
 `--local` talks to the running local stack (`make run`); without it the table named by
 SERVICE_DESK_TABLE_NAME in the AWS account of your environment is used. A token is shown
@@ -76,7 +79,7 @@ def _staff(args: argparse.Namespace) -> int:
         if args.command == "add":
             member, token = staff_desk.add_staff(
                 store, staff_id=args.staff_id, name=args.name, role=Role(args.role),
-                email=args.email, now=now,
+                email=args.email, now=now, language=args.language,
             )
             print(f"added {member.staff_id} ({member.role.value}); their token (shown once):")
             print(token)
@@ -213,6 +216,49 @@ def _visits(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sheets(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from chalicelib import bootstrap
+    from chalicelib.services import sheets
+    from chalicelib.settings import SettingsError
+
+    try:
+        desk = bootstrap.sheet_desk()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if desk is None:
+        print("no sheet is configured: set SERVICE_DESK_SHEET_ID and a service account, or "
+              "SERVICE_DESK_SHEETS_WORKBOOK (see sheets/README.md)", file=sys.stderr)
+        return 1
+    try:
+        if args.command == "rebuild":
+            case_ids = desk.store.sheet_candidates()
+            with tqdm(total=len(case_ids), unit="case", file=sys.stderr, disable=None) as bar:
+                report = sheets.rebuild(desk, case_ids, progress=bar.update)
+            print(f"rebuilt: {report.rows_added} rows of {len(case_ids)} cases in "
+                  f"{report.requests} requests")
+            return 0
+        if args.command == "check":
+            differences = sheets.check(desk, desk.store.sheet_candidates())
+            for d in differences:
+                detail = f": sheet {d.sheet!r}, store {d.store!r}" if d.sheet or d.store else ""
+                print(f"{d.view:10} {d.case_number or d.row_id:24} {d.what}{detail}")
+            print(f"{len(differences)} difference(s)" if differences
+                  else "the sheet agrees with the store")
+            return 1 if differences else 0
+        run = sheets.sync if args.command == "sync" else sheets.reconcile
+        result = run(desk, limit=desk.settings.sheets_rows_per_sync)
+        print(json.dumps(result.as_dict()))
+        for note in result.notes:
+            print(note)
+        return 1 if result.unavailable else 0
+    except sheets.SheetUnavailable as error:
+        print(f"the sheet is unreachable: {error}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from chalicelib.domain.staff import Role
 
@@ -233,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("staff_id", help="short login-like id, e.g. ann or wang.fang")
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True, choices=[role.value for role in Role])
-    add.add_argument("--email")
+    add.add_argument("--email", help="their e-mail; also how the sheet knows who edited it")
+    add.add_argument("--language", choices=["zh", "en"],
+                     help="the language of their sheet notes (default: the company's)")
     for name, text in (("issue-token", "issue a new token (the old one stops working)"),
                        ("revoke", "revoke someone's token")):
         command = staff_commands.add_parser(name, help=text)
@@ -276,6 +324,16 @@ def main(argv: list[str] | None = None) -> int:
         "visits", help="open the planned maintenance visits due now (as the schedule does)"
     )
     visits.set_defaults(run=_visits)
+
+    sheet = commands.add_parser("sheets", help="the staff's spreadsheet (sheets/README.md)")
+    sheet_commands = sheet.add_subparsers(dest="command", required=True)
+    sheet_commands.add_parser(
+        "rebuild", help="lay every tab out afresh and fill it from the store (progress bar)")
+    sheet_commands.add_parser("check", help="print every difference between sheet and store "
+                              "(exit 1 if any)")
+    sheet_commands.add_parser("sync", help="write the rows of changed cases now")
+    sheet_commands.add_parser("reconcile", help="take in edits no webhook brought, now")
+    sheet.set_defaults(run=_sheets)
 
     args = parser.parse_args(argv)
     if args.local:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, HttpUrl, ValidationError, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.domain.case import Language
@@ -69,6 +69,34 @@ class Settings(BaseSettings):
     )
     photo_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=5 * 1024**3)
     photos_per_case: int = Field(default=8, ge=1, le=100)
+
+    # The staff's spreadsheet (see sheets/README.md). "auto": Google Sheets when a service
+    # account is configured, else the local workbook when one is named, else no sheet.
+    sheets_backend: Literal["auto", "google", "workbook", "off"] = "auto"
+    sheet_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{10,200}$",
+                                 description="The Google spreadsheet's id (from its URL).")
+    google_service_account: SecretStr | None = Field(
+        default=None, description="The service account's JSON key (development only: "
+        "deployed stages read it from SERVICE_DESK_SHEETS_SECRET_ID).")
+    sheets_secret_id: str | None = Field(
+        default=None, description="Secrets Manager secret (name or ARN), or ssm:/parameter, "
+        'whose value is {"service_account": {...}, "webhook_secret": "..."}.')
+    sheets_webhook_secret: SecretStr | None = Field(
+        default=None, description="The HMAC secret the Apps Script signs edits with "
+        "(development only; deployed stages keep it in the secret).")
+    sheets_workbook: Path | None = Field(
+        default=None, description="The local xlsx workbook mirrored instead of Google Sheets.")
+    sheets_default_editor: str | None = Field(
+        default=None, description="The staff id edits are attributed to when the sheet does "
+        "not say who made them (the local workbook).")
+    sheets_rows_per_sync: int = Field(default=2000, ge=1, le=50_000)
+
+    @field_validator("sheet_id", "sheets_secret_id", "sheets_default_editor",
+                     "google_service_account", "sheets_webhook_secret", "sheets_workbook",
+                     mode="before")
+    @classmethod
+    def _empty_sheet_setting_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     policies_file: Path = Field(
         default=DEFAULT_POLICIES_FILE,

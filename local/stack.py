@@ -218,6 +218,14 @@ def main(argv: list[str] | None = None) -> int:
         "SERVICE_DESK_MAIL_DROP_DIR": str(mail_dir),
         "SERVICE_DESK_PUBLIC_BASE_URL": base_url,
         "SERVICE_DESK_SERVICE_CENTRE_EMAIL": "service-centre@example.com",
+        # No Google here: the staff's views are mirrored into a workbook you can open.
+        # Edits typed there without an "edited by" are taken as this staff id's.
+        "SERVICE_DESK_SHEETS_WORKBOOK": os.environ.get(
+            "SERVICE_DESK_SHEETS_WORKBOOK", str(ROOT / "sheets" / "service-desk.xlsx")
+        ),
+        "SERVICE_DESK_SHEETS_DEFAULT_EDITOR": os.environ.get(
+            "SERVICE_DESK_SHEETS_DEFAULT_EDITOR", ""
+        ),
         # An example company with dealers and a supplier, to try the field-service flow.
         "SERVICE_DESK_POLICIES_FILE": os.environ.get(
             "SERVICE_DESK_POLICIES_FILE", "policies/example-forklifts.toml"

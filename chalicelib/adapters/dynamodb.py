@@ -20,6 +20,9 @@ Item layout (PK / SK):
   PHONE#<digits>       / PHONE           phone number → customer id
   STAFF#<id>           / STAFF           a member of staff (gsi2: all staff)
   STAFFTOKEN#<sha256>  / STAFFTOKEN      a staff API token → who it is (only the hash is kept)
+  CASE#<id>            / SHEET           the case's rows as last written to the staff's sheet
+                                         (adapters/sheet_mirror.py); on ``due`` (SHEETS)
+                                         while they wait to be written, on gsi2 (SHEETROWS)
 Lookups by number and token are items, not index entries, so a customer who opens the
 status link a moment after submitting reads it strongly consistently.
 """
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
+from pydantic import ValidationError
 
 from chalicelib.adapters.mail_records import sent_lookup_item
 from chalicelib.domain.case import Case, CaseEvent
@@ -50,6 +54,7 @@ from chalicelib.services.ports import (
     OutboxMessage,
     RateLimitReached,
     StaleCase,
+    StaleSnapshot,
     TokenChanged,
     WriteConflict,
 )
@@ -62,6 +67,7 @@ OUTBOX_DUE_PARTITION = "OUTBOX"
 CASE_DUE_PARTITION = "CASEDUE"
 TIMER_DUE_PARTITION = "TIMER"
 CALLS_PARTITION = "CALLS"
+SHEET_DUE_PARTITION = "SHEETS"  # cases whose rows in the staff's sheet wait to be written
 OUTBOX_LEASE = timedelta(minutes=5)
 
 _serializer = TypeSerializer()
@@ -104,14 +110,40 @@ def _timer_due_sk(case_id: str, name: str, stage: int, fire_at: datetime) -> str
     return f"{timestamp(fire_at)}#{case_id}#{name}#{stage}"
 
 
-def _due_timer(due_sk: str) -> DueTimer:
+def _due_timer(due_sk: str, snapshot: Case | None = None) -> DueTimer:
     moment, case_id, name, stage = due_sk.split("#")
     return DueTimer(
         case_id=case_id,
         name=name,
         stage=int(stage),
         fire_at=datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+        snapshot=snapshot,
     )
+
+
+def _case_snapshot(case: Case) -> dict[str, Any]:
+    """The case as its CASE item keeps it (``case``, ``status_token``, ``links_base``), in
+    one map: what a timer carries so that the sweep need not read the case."""
+    snapshot = case.model_dump(mode="json")
+    if case.status_token is not None:
+        snapshot["status_token"] = case.status_token
+    if case.links_base is not None:
+        snapshot["links_base"] = case.links_base
+    return snapshot
+
+
+def _snapshot_from(item: Mapping[str, Any]) -> Case | None:
+    """The case a timer item (or its entry on the ``due`` index) carries; None when it has
+    none (a timer written before timers carried one, or an index that does not project
+    it), or one that does not hold together (the sweep then reads the case)."""
+    if "case_snapshot" not in item or "case_version" not in item:
+        return None
+    values = from_item({k: item[k] for k in ("case_snapshot", "case_version")})
+    try:
+        snapshot = Case.model_validate(values["case_snapshot"])
+    except ValidationError:
+        return None  # a copy older than the case model: the case item itself is current
+    return snapshot if snapshot.version == int(values["case_version"]) else None
 
 
 def _customer_from(item: Mapping[str, Any]) -> CustomerRecord:
@@ -480,9 +512,25 @@ class DynamoCaseStore(OnTheTable):
         ]
 
     def _follow_on_writes(self, previous: Case | None, case: Case) -> list[Any]:
-        """What every case change also writes: its timers and its report row of the day."""
+        """What every case change also writes: its timers, its report row of the day, and
+        the mark that its rows in the staff's sheet must be written again."""
         return [*self._timer_writes(case, timer_changes(previous, case)),
-                self._report_row_put(case)]
+                self._report_row_put(case), self._sheet_dirty_mark(case)]
+
+    def _sheet_dirty_mark(self, case: Case) -> dict[str, Any]:
+        """The sheet's outbox entry: the case's CASE#/SHEET item goes on the sparse ``due``
+        index (partition SHEETS) until a sync has written its rows."""
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": {"PK": {"S": f"CASE#{case.case_id}"}, "SK": {"S": "SHEET"}},
+                "UpdateExpression": "SET due_pk = :p, due_sk = :s",
+                "ExpressionAttributeValues": {
+                    ":p": {"S": SHEET_DUE_PARTITION},
+                    ":s": {"S": f"{timestamp(case.updated_at)}#{case.case_id}"},
+                },
+            }
+        }
 
     def _transact(self, items: list[Any]) -> None:
         # One token per attempt: botocore's own retry of a transaction that did commit
@@ -951,6 +999,10 @@ class DynamoCaseStore(OnTheTable):
             "stage": 0,
             "due_pk": TIMER_DUE_PARTITION,
             "due_sk": _timer_due_sk(case.case_id, timer.name, 0, timer.due_at),
+            # The case as this change leaves it, projected onto the due index: the sweep
+            # fires from it without reading the case (services/sweep.py).
+            "case_snapshot": _case_snapshot(case),
+            "case_version": case.version,
         }
         if timer.call_number is not None:
             # A follow-up call is also a task on the agents' call list from its due time.
@@ -998,10 +1050,35 @@ class DynamoCaseStore(OnTheTable):
         self, now: datetime, limit: int, after: str | None = None
     ) -> tuple[list[DueTimer], str | None]:
         """Timers due at or before ``now``, oldest first, from the sparse index: the read
-        is the due timers only, however many timers wait for later. Returns a page and
-        where the next page starts (None at the end)."""
-        due, next_page = self.due_page(TIMER_DUE_PARTITION, now, limit, after)
-        return [_due_timer(due_sk) for due_sk in due], next_page
+        is the due timers only, however many timers wait for later, each with the copy of
+        its case the index projects (``case_snapshot``; None for a timer written without
+        one). Returns a page and where the next page starts (None at the end)."""
+        # due_page's Query, keeping the projected snapshot it drops.
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": "due_pk = :p AND due_sk < :bound",
+            "ExpressionAttributeValues": {
+                ":p": {"S": TIMER_DUE_PARTITION},
+                # '$' sorts after '#', so every timer due at or before now is included.
+                ":bound": {"S": f"{timestamp(now)}$"},
+            },
+            "Limit": limit,
+        }
+        if after is not None:
+            pk, sk, due_sk = after.split("|")
+            query["ExclusiveStartKey"] = {
+                "PK": {"S": pk}, "SK": {"S": sk},
+                "due_pk": {"S": TIMER_DUE_PARTITION}, "due_sk": {"S": due_sk},
+            }
+        response = self.client.query(**query)
+        last = response.get("LastEvaluatedKey")
+        next_page = (
+            f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
+        )
+        return [
+            _due_timer(item["due_sk"]["S"], _snapshot_from(item)) for item in response["Items"]
+        ], next_page
 
     def fire_timer(
         self,
@@ -1013,7 +1090,11 @@ class DynamoCaseStore(OnTheTable):
     ) -> bool:
         """Record that this stage fired and queue its e-mails, in one transaction, only if
         the timer is still exactly as the sweep found it. False: another sweep fired it,
-        or the case moved or cancelled it meanwhile; nothing was written."""
+        or the case moved or cancelled it meanwhile; nothing was written.
+
+        With ``due.snapshot`` (the e-mails were made from the timer's copy of the case),
+        only if the case is still at that version too; raises StaleSnapshot when the
+        timer is as found but the case is not (nothing was written)."""
         key = {"PK": {"S": f"CASE#{due.case_id}"}, "SK": {"S": f"TIMER#{due.name}"}}
         fired = {"stage": due.stage, "at": now.isoformat(), "late": late}
         values: dict[str, Any] = {
@@ -1043,8 +1124,32 @@ class DynamoCaseStore(OnTheTable):
                 }
             }
         ]
+        if due.snapshot is not None:
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.table_name,
+                        "Key": _case_key(due.case_id),
+                        "ConditionExpression": "#version = :version",
+                        "ExpressionAttributeNames": {"#version": "version"},
+                        "ExpressionAttributeValues": {
+                            ":version": {"N": str(due.snapshot.version)}
+                        },
+                    }
+                }
+            )
         items += self._outbox_puts(outbox)
-        return self._transact_unless_refused(items)
+        try:
+            self._transact(items)
+        except self.client.exceptions.TransactionCanceledException as cancelled:
+            codes = [r.get("Code") for r in cancelled.response.get("CancellationReasons", [])]
+            timer_refused = bool(codes) and codes[0] == "ConditionalCheckFailed"
+            case_moved = len(codes) > 1 and codes[1] == "ConditionalCheckFailed"
+            if due.snapshot is not None and case_moved and not timer_refused:
+                raise StaleSnapshot(f"case {due.case_id} is past version "
+                                    f"{due.snapshot.version}") from None
+            return False
+        return True
 
     def case_timers(self, case_id: str) -> list[dict[str, Any]]:
         """A case's timers: what is due when, and which stages fired (for the staff)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +47,9 @@ class StaffMember(BaseModel):
     role: Role
     email: str | None = None
     active: bool = True
+    # The language of what the system writes to this person (the sheet's notes); unset:
+    # the company's default language.
+    language: Literal["zh", "en"] | None = None
 
     @property
     def actor(self) -> str:

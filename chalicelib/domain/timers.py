@@ -213,12 +213,17 @@ class Firing:
 
 @dataclass(frozen=True)
 class DueTimer:
-    """A timer as the sweep finds it: which case, which timer, which stage, since when."""
+    """A timer as the sweep finds it: which case, which timer, which stage, since when.
+
+    ``snapshot`` is the case as it stood when the timer was last written (the store keeps
+    a copy on the timer), or None when there is none. It may be out of date: whoever fires
+    the timer with it must make sure the case is still at ``snapshot.version``."""
 
     case_id: str
     name: str
     stage: int
     fire_at: datetime
+    snapshot: Case | None = field(default=None, compare=False, repr=False)
 
 
 # A timer fired this long after its time counts as late (the sweep was down).

@@ -98,6 +98,11 @@ class StaleCase(Exception):
         self.case = case
 
 
+class StaleSnapshot(Exception):
+    """The copy of the case a timer carries is out of date: the case changed since the
+    timer was written. Nothing was written; fire it again with the case as it is now."""
+
+
 @dataclass(frozen=True)
 class CaseFilter:
     statuses: frozenset[str]

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from chalicelib.domain.case import OPEN_STATUSES, Case, CaseEvent, CaseStatus
 from chalicelib.domain.customer import CustomerRecord
@@ -73,10 +73,11 @@ def new_token() -> str:
 
 def add_staff(
     store: StaffStore, *, staff_id: str, name: str, role: Role, email: str | None,
-    now: datetime,
+    now: datetime, language: Literal["zh", "en"] | None = None,
 ) -> tuple[StaffMember, str]:
     """A new member of staff; returns them and their token, shown once and never stored."""
-    member = StaffMember(staff_id=staff_id, name=name, role=role, email=email)
+    member = StaffMember(staff_id=staff_id, name=name, role=role, email=email,
+                         language=language)
     token = new_token()
     store.add_staff(member, hash_token(token), now)
     return member, token

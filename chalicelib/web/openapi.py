@@ -487,6 +487,42 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/sheets/edits": {
+                "post": {
+                    "summary": "The staff's sheet: rows someone just edited (the Apps Script "
+                    "in sheets/edits.gs posts them)",
+                    "description": "Signed: X-Sheets-Timestamp (unix seconds, within 5 "
+                    "minutes) and X-Sheets-Signature: sha256=<hex HMAC-SHA256 of "
+                    "'<timestamp>.<raw body>' with the webhook secret>. The rows are re-read "
+                    "from the sheet and each change applied through the same rules as the "
+                    "staff API; a refused one is put back with a sync note.",
+                    "parameters": [
+                        {"name": "X-Sheets-Timestamp", "in": "header", "required": True,
+                         "schema": {"type": "string"}},
+                        {"name": "X-Sheets-Signature", "in": "header", "required": True,
+                         "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["sheet", "rows"],
+                                   "additionalProperties": False, "properties": {
+                                       "spreadsheet_id": {"type": "string"},
+                                       "sheet": {"type": "string"},
+                                       "rows": {"type": "array", "maxItems": 500,
+                                                "items": {"type": "integer"}},
+                                       "editor": {"type": "string"}}}}}},
+                    "responses": {
+                        "200": {"description": "How many rows were applied, refused, "
+                                "unchanged or waiting.", "content": {"application/json": {
+                                    "schema": {"type": "object"}}}},
+                        "400": _errors("Not JSON, or a field is wrong."),
+                        "401": _errors("A bad signature, or a timestamp too far from now."),
+                        "404": _errors("No sheet is configured here."),
+                        "413": _errors("Over 64 KB."),
+                        "503": _errors("The sheet or the store is unavailable; the "
+                                       "reconcile takes the edit in later."),
+                    },
+                }
+            },
             "/status/{token}/satisfaction": {
                 "get": {
                     "summary": "The customer's rating form (from the follow-up e-mail). "

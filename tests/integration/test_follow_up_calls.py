@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import bootstrap
 from tests.integration.support import FORM, path_of, token_of
 from tests.integration.test_staff_api import body, call
 from tests.integration.test_timers import (
@@ -261,6 +262,27 @@ def test_a_call_not_made_in_its_window_is_reminded_to_the_owner_once(desk: Desk)
     assert f"第 1 {CALL_OVERDUE}" in reminder.subject
     # The call is still to be made: it stays on the list.
     assert [c["call_number"] for c in listed(desk, case, window_ends + timedelta(days=2))] == [1]
+
+
+def test_the_satisfaction_link_is_right_even_when_the_timers_copy_of_the_case_lacks_it(
+    desk: Desk,
+) -> None:
+    case = resolved_case(desk)
+    # The call's timer carries the case without its status link (as a copy made before
+    # the case had one would): the sweep reads the case for the link instead.
+    store = bootstrap.case_store()
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={"PK": {"S": f"CASE#{case.case_id}"}, "SK": {"S": "TIMER#follow_up_call_1"}},
+        UpdateExpression="REMOVE case_snapshot.status_token",
+    )
+
+    swept = desk.sweep_and_send(FIRST_CALL_DUE)
+
+    assert swept.cases_read == 1 and swept.stale_snapshots == 0
+    [survey] = surveys(desk, case)
+    token = token_of(case.status_url)
+    assert f"https://help.example.com/status/{token}/satisfaction" in survey.text
 
 
 def test_a_call_recorded_before_it_is_due_is_refused_and_changes_nothing(desk: Desk) -> None:

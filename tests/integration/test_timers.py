@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -27,12 +27,14 @@ import pytest
 import time_machine
 
 from chalicelib import bootstrap
+from chalicelib.adapters.dynamodb import DynamoCaseStore
 from chalicelib.domain.case import Language
 from chalicelib.domain.staff import Role
 from chalicelib.domain.staff_messages import TIMER_LABELS
 from chalicelib.domain.timers import TimerKind
 from chalicelib.services import staff_desk
 from chalicelib.services.outbox import drain_outbox
+from chalicelib.services.ports import StaleSnapshot
 from chalicelib.services.sweep import SweepReport, sweep_due_timers
 from chalicelib.settings import get_policies, get_settings
 from tests.integration.test_staff_api import act, body, call, report
@@ -616,3 +618,107 @@ def test_a_sweep_that_dies_half_way_loses_and_repeats_no_reminder(
 
     assert again.fired == 0  # nothing left to fire: no claim is made twice
     _reminded_once_each(desk, cases)
+
+
+# -- what the sweep reads: each timer carries its case -----------------------------------
+
+
+class ItemsRead:
+    """Items read through one store's client, counted as bench/bench_sweep.py counts
+    them: what each Query or Scan reads (ScannedCount), and each item a GetItem or
+    BatchGetItem returns."""
+
+    def __init__(self, client: Any) -> None:
+        self.by_call: Counter[str] = Counter()
+        client.meta.events.register("after-call.dynamodb", self._count)
+
+    def _count(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            self.by_call[model.name] += int(parsed.get("ScannedCount", 0))
+        elif model.name == "GetItem":
+            self.by_call[model.name] += 1 if parsed.get("Item") else 0
+        elif model.name == "BatchGetItem":
+            self.by_call[model.name] += sum(len(v) for v in parsed.get("Responses", {}).values())
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_call.values())
+
+
+def test_a_sweep_reads_one_item_per_due_timer_and_the_staff_list_not_the_cases(
+    desk: Desk,
+) -> None:
+    cases, due = _three_overdue_cases(desk)
+    store = DynamoCaseStore(get_settings().table_name)  # its own client, counted
+    reads = ItemsRead(store.client)
+
+    with desk.moment(due):
+        swept = sweep_due_timers(store, get_settings(), get_policies(), due)
+    desk.drain()
+
+    assert (swept.due, swept.fired, swept.cases_read, swept.stale_snapshots) == (3, 3, 0, 0)
+    assert reads.by_call["GetItem"] == 0  # no case read: each came with its timer
+    staff = len(desk.tokens)  # the staff list, read once per sweep for the recipients
+    assert reads.total <= swept.due + staff, reads.by_call
+    _reminded_once_each(desk, cases)
+
+
+def test_a_reminder_goes_to_whoever_owns_the_case_when_it_fires(desk: Desk) -> None:
+    case = _reship(desk)  # the reship timer was written while Ann owned the case
+    due = sh(2026, 6, 4, 10, 2)
+    bob = "bob@desk.example.com"
+    desk.add_staff("bob", Role.AGENT, bob)
+    # A new owner does not move the deadline: the timer (and the case it carries) stays.
+    desk.do(case, sh(2026, 6, 3, 10, 0), "assign_owner", {"owner": "bob"},
+            staff_id=SUPERVISOR)
+    timer = desk.timer(case, "reship")
+    assert timer is not None and at(timer["due_at"]) == due
+
+    swept = desk.sweep_and_send(due)
+
+    assert (swept.fired, swept.lost_races, swept.stale_snapshots) == (1, 0, 1)
+    assert desk.received(case, missed(TimerKind.RESHIP)) == Counter({bob: 1})
+    desk.sweep_and_send(due + timedelta(minutes=5))
+    desk.sweep_and_send(sh(2026, 6, 4, 14, 2))  # the escalation, 4 business hours on
+    desk.sweep_and_send(sh(2026, 6, 4, 14, 7))
+    assert desk.received(case, missed(TimerKind.RESHIP)) == Counter({bob: 1})
+    assert desk.received(case, escalated(TimerKind.RESHIP)) == Counter(MANAGERS)
+
+
+def test_a_timer_written_before_timers_carried_their_case_still_fires_once(
+    desk: Desk,
+) -> None:
+    case = _reship(desk)
+    due = sh(2026, 6, 4, 10, 2)
+    store = bootstrap.case_store()
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={"PK": {"S": f"CASE#{case.case_id}"}, "SK": {"S": "TIMER#reship"}},
+        UpdateExpression="REMOVE case_snapshot, case_version",
+    )
+
+    swept = desk.sweep_and_send(due)
+    desk.sweep_and_send(due + timedelta(minutes=5))
+
+    assert (swept.fired, swept.cases_read, swept.stale_snapshots) == (1, 1, 0)
+    assert desk.received(case, missed(TimerKind.RESHIP)) == Counter({EMAILS[OWNER]: 1})
+
+
+def test_firing_tells_a_lost_race_from_a_case_that_moved_on(desk: Desk) -> None:
+    case = _reship(desk)
+    due = sh(2026, 6, 4, 10, 2)
+    store = bootstrap.case_store()
+    with desk.moment(due):
+        [found] = [t for t in store.due_timers(due, 100)[0] if t.case_id == case.case_id]
+    assert found.snapshot is not None and found.snapshot.owner == OWNER
+    desk.do(case, due, "add_note", {"text": "the warehouse is closed today"})
+
+    with desk.moment(due):
+        # The timer is as found, the case is not: nothing written, fire it afresh.
+        with pytest.raises(StaleSnapshot):
+            store.fire_timer(found, None, [], due, False)
+        assert store.fire_timer(replace(found, snapshot=None), None, [], due, False)
+        # Now the timer is not as found either: a lost race, whatever the case did.
+        assert store.fire_timer(found, None, [], due, False) is False
+    timer = desk.timer(case, "reship")
+    assert timer is not None and [f["stage"] for f in timer["fired"]] == [0]

@@ -1,0 +1,352 @@
+"""The staff's sheet on Google Sheets, through gspread (a service account).
+
+One read request per sync (``values:batchGet`` of every tab asked for), one write request
+per sync (a ``spreadsheets:batchUpdate`` carrying every tab's changes, split only to keep
+each request under Google's recommended 2 MB). Values are sent as typed cells
+(``userEnteredValue.stringValue``): Google stores them as given and never parses them, the
+same as ``valueInputOption=RAW``, so a customer's ``=IMPORTDATA("…")`` or ``+1 (555)`` stays
+text. Rows are deleted bottom-up in the same request, new rows appended after the last row
+with data, and the tab's layout (frozen header, dropdowns, protected read-only columns,
+hidden columns, overdue rows highlighted) is laid in that same request.
+
+Google allows about 60 write requests a minute per user: 429 and 5xx answers (and dropped
+connections) are retried with exponential backoff and jitter (tenacity); when the retries
+run out the caller gets SheetUnavailable and nothing is lost (the rows stay dirty).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import gspread
+import requests
+from google.auth.exceptions import GoogleAuthError
+from gspread.exceptions import APIError
+from gspread.http_client import HTTPClient
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from chalicelib.services.sheets import SheetUnavailable, TabGrid, TabLayout, TabWrite
+
+logger = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 2_000_000  # Google's recommended maximum request size
+PROTECTION_TAG = "service desk: read-only columns"
+OVERDUE_COLOUR = {"red": 1.0, "green": 0.85, "blue": 0.85}
+
+
+def pause(seconds: float) -> None:
+    """How the retries wait (looked up when called, so tests can record the waits)."""
+    time.sleep(seconds)
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, APIError):
+        code = error.response.status_code
+        return code == 429 or code >= 500
+    return isinstance(error, requests.ConnectionError | requests.Timeout | GoogleAuthError)
+
+
+def quoted(title: str) -> str:
+    """A tab name as A1 notation wants it: 'Follow-ups'!A1."""
+    return "'" + title.replace("'", "''") + "'"
+
+
+def _cell(value: str) -> dict[str, Any]:
+    return {"userEnteredValue": {"stringValue": value}} if value else {}
+
+
+def _rows(values: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    return [{"values": [_cell(value) for value in row]} for row in values]
+
+
+class GoogleSheet:
+    """A spreadsheet on Google Sheets (SheetBackend)."""
+
+    def __init__(
+        self,
+        spreadsheet_id: str,
+        service_account: Mapping[str, Any],
+        *,
+        attempts: int = 6,
+        max_wait: float = 32.0,
+        sleep: Callable[[float], None] | None = None,
+        max_payload: int = MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self.spreadsheet_id = spreadsheet_id
+        self._account = dict(service_account)
+        self._http: HTTPClient | None = None
+        self._attempts = attempts
+        self._max_wait = max_wait
+        self._sleep = sleep or pause
+        self._max_payload = max_payload
+        self._metadata: dict[str, Any] | None = None
+        self.requests = 0
+
+    @property
+    def account_email(self) -> str:
+        return str(self._account.get("client_email", ""))
+
+    # -- talking to Google ---------------------------------------------------------------
+
+    def _client(self) -> HTTPClient:
+        if self._http is None:
+            self._http = gspread.service_account_from_dict(self._account).http_client
+        return self._http
+
+    def _call(self, what: str, call: Callable[[HTTPClient], Any]) -> Any:
+        """One API call, retried with backoff on 429, 5xx and dropped connections."""
+
+        def attempt() -> Any:
+            self.requests += 1
+            return call(self._client())
+
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential_jitter(initial=1, max=self._max_wait),
+            sleep=self._sleep,
+            reraise=False,
+            before_sleep=lambda state: logger.warning(
+                "Google Sheets %s: %s; trying again", what, state.outcome.exception()
+                if state.outcome else "?"),
+        )
+        try:
+            return retrying(attempt)
+        except RetryError as gave_up:
+            error = gave_up.last_attempt.exception()
+            raise SheetUnavailable(f"{what}: {error}") from error
+        except APIError as error:
+            raise SheetUnavailable(f"{what}: {error}") from error
+        except GoogleAuthError as error:
+            raise SheetUnavailable(f"{what}: {error}") from error
+
+    def _sheets(self, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        """The tabs by title, with their id, size, protections and formats (cached)."""
+        if self._metadata is None or refresh:
+            self._metadata = self._call(
+                "reading the spreadsheet's tabs",
+                lambda http: http.fetch_sheet_metadata(self.spreadsheet_id),
+            )
+        assert self._metadata is not None
+        return {sheet["properties"]["title"]: sheet for sheet in self._metadata.get("sheets", [])}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, titles: Sequence[str]) -> dict[str, TabGrid | None]:
+        tabs = self._sheets()
+        if any(title not in tabs for title in titles) and self._metadata is not None:
+            tabs = self._sheets(refresh=True)  # someone may have added or renamed a tab
+        present = [title for title in titles if title in tabs]
+        found: dict[str, TabGrid | None] = {title: None for title in titles}
+        if not present:
+            return found
+        answer = self._call("reading the views", lambda http: http.values_batch_get(
+            self.spreadsheet_id, [quoted(title) for title in present],
+            params={"majorDimension": "ROWS", "valueRenderOption": "FORMATTED_VALUE"},
+        ))
+        for title, value_range in zip(present, answer.get("valueRanges", []), strict=False):
+            values = [[str(v) for v in row] for row in value_range.get("values", [])]
+            header = values[0] if values else []
+            found[title] = TabGrid(title, header, {
+                number: row for number, row in enumerate(values[1:], start=2) if row
+            })
+        return found
+
+    def read_rows(self, title: str, rows: Sequence[int]) -> TabGrid:
+        ranges = [f"{quoted(title)}!1:1"] + [f"{quoted(title)}!{n}:{n}" for n in rows]
+        answer = self._call("reading edited rows", lambda http: http.values_batch_get(
+            self.spreadsheet_id, ranges,
+            params={"majorDimension": "ROWS", "valueRenderOption": "FORMATTED_VALUE"},
+        ))
+        ranges_found = answer.get("valueRanges", [])
+        header_values = ranges_found[0].get("values", [[]]) if ranges_found else [[]]
+        grid = TabGrid(title, [str(v) for v in header_values[0]] if header_values else [])
+        for number, value_range in zip(rows, ranges_found[1:], strict=False):
+            values = value_range.get("values", [])
+            if values:
+                grid.rows[number] = [str(v) for v in values[0]]
+        return grid
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, writes: Sequence[TabWrite]) -> None:
+        tabs = self._sheets(refresh=any(write.layout for write in writes))
+        ids = {title: sheet["properties"]["sheetId"] for title, sheet in tabs.items()}
+        requests_: list[dict[str, Any]] = []
+        for write in writes:
+            if write.layout is not None:
+                requests_ += self._layout(write.layout, tabs.get(write.title), ids)
+        for write in writes:
+            sheet_id = ids[write.title]
+            for number, values in sorted(write.updates.items()):
+                requests_.append({"updateCells": {
+                    "start": {"sheetId": sheet_id, "rowIndex": number - 1, "columnIndex": 0},
+                    "rows": _rows([values]),
+                    "fields": "userEnteredValue",
+                }})
+            for start, end in reversed(_spans(write.deletes)):  # bottom-up
+                requests_.append({"deleteDimension": {"range": {
+                    "sheetId": sheet_id, "dimension": "ROWS",
+                    "startIndex": start - 1, "endIndex": end,
+                }}})
+            if write.appends:
+                requests_.append({"appendCells": {
+                    "sheetId": sheet_id, "rows": _rows(write.appends),
+                    "fields": "userEnteredValue",
+                }})
+        for body in self._batches(requests_):
+            answer = self._send(body)
+            # New tabs are known from the answer: the next sync needs no metadata read.
+            # (Protections and formats are read afresh before the next layout.)
+            for reply in (answer or {}).get("replies", []):
+                added = (reply or {}).get("addSheet")
+                if added and self._metadata is not None:
+                    self._metadata.setdefault("sheets", []).append(
+                        {"properties": added["properties"]})
+
+    def _send(self, body: dict[str, Any]) -> Any:
+        return self._call("writing the views",
+                          lambda http: http.batch_update(self.spreadsheet_id, body))
+
+    def _batches(self, requests_: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One batch, or several when one would pass the payload limit."""
+        batches: list[list[dict[str, Any]]] = [[]]
+        size = 20
+        for request in requests_:
+            # A single append larger than the limit is split into several appends.
+            for part in self._split(request):
+                length = len(json.dumps(part, ensure_ascii=False).encode()) + 1
+                if batches[-1] and size + length > self._max_payload:
+                    batches.append([])
+                    size = 20
+                batches[-1].append(part)
+                size += length
+        return [{"requests": batch} for batch in batches if batch]
+
+    def _split(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        append = request.get("appendCells")
+        if append is None:
+            return [request]
+        rows = append["rows"]
+        length = len(json.dumps(rows, ensure_ascii=False).encode())
+        if length <= self._max_payload // 2 or len(rows) < 2:
+            return [request]
+        half = len(rows) // 2
+        first = {"appendCells": {**append, "rows": rows[:half]}}
+        second = {"appendCells": {**append, "rows": rows[half:]}}
+        return self._split(first) + self._split(second)
+
+    def _layout(self, layout: TabLayout, sheet: Mapping[str, Any] | None,
+                ids: dict[str, int]) -> list[dict[str, Any]]:
+        width = len(layout.headers)
+        out: list[dict[str, Any]] = []
+        if sheet is None:
+            sheet_id = random.randrange(1, 2**31 - 1)
+            while sheet_id in ids.values():
+                sheet_id = random.randrange(1, 2**31 - 1)
+            ids[layout.title] = sheet_id
+            out.append({"addSheet": {"properties": {
+                "sheetId": sheet_id, "title": layout.title,
+                "gridProperties": {"rowCount": 1000, "columnCount": width,
+                                   "frozenRowCount": 1},
+            }}})
+        else:
+            sheet_id = sheet["properties"]["sheetId"]
+            grid = sheet["properties"].get("gridProperties", {})
+            if grid.get("columnCount", 26) < width:
+                out.append({"appendDimension": {"sheetId": sheet_id, "dimension": "COLUMNS",
+                                                "length": width - grid.get("columnCount", 26)}})
+            out.append({"updateSheetProperties": {
+                "properties": {"sheetId": sheet_id, "gridProperties": {"frozenRowCount": 1}},
+                "fields": "gridProperties.frozenRowCount",
+            }})
+            for protected in sheet.get("protectedRanges", []):
+                if protected.get("description") == PROTECTION_TAG:
+                    out.append({"deleteProtectedRange": {
+                        "protectedRangeId": protected["protectedRangeId"]}})
+            for index in reversed(range(len(sheet.get("conditionalFormats", [])))):
+                out.append({"deleteConditionalFormatRule": {"sheetId": sheet_id,
+                                                            "index": index}})
+            if layout.clear:
+                out.append({"updateCells": {"range": {"sheetId": sheet_id, "startRowIndex": 1},
+                                            "fields": "userEnteredValue"}})
+        out.append({"updateCells": {
+            "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
+            "rows": _rows([layout.headers]), "fields": "userEnteredValue",
+        }})
+        for index in range(width):
+            rule: dict[str, Any] | None = None
+            if index in layout.choices:
+                rule = {
+                    "condition": {"type": "ONE_OF_LIST", "values": [
+                        {"userEnteredValue": choice} for choice in layout.choices[index]]},
+                    "strict": index in layout.strict_choices, "showCustomUi": True,
+                }
+            out.append({"setDataValidation": {"range": {
+                "sheetId": sheet_id, "startRowIndex": 1,
+                "startColumnIndex": index, "endColumnIndex": index + 1,
+            }, **({"rule": rule} if rule else {})}})
+        read_only = [i for i in range(width) if i not in layout.editable]
+        for start, end in _spans(read_only):
+            out.append({"addProtectedRange": {"protectedRange": {
+                "range": {"sheetId": sheet_id, "startColumnIndex": start,
+                          "endColumnIndex": end + 1},
+                "description": PROTECTION_TAG,
+                "warningOnly": False,
+                "editors": {"users": [self.account_email]},
+            }}})
+        out.append({"updateDimensionProperties": {
+            "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": 0,
+                      "endIndex": width},
+            "properties": {"hiddenByUser": False}, "fields": "hiddenByUser",
+        }})
+        for start, end in _spans(list(layout.hidden)):
+            out.append({"updateDimensionProperties": {
+                "range": {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": start,
+                          "endIndex": end + 1},
+                "properties": {"hiddenByUser": True}, "fields": "hiddenByUser",
+            }})
+        if layout.highlight is not None:
+            column = _letter(layout.highlight)
+            out.append({"addConditionalFormatRule": {"index": 0, "rule": {
+                "ranges": [{"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": 0,
+                            "endColumnIndex": width}],
+                "booleanRule": {
+                    "condition": {"type": "CUSTOM_FORMULA",
+                                  "values": [{"userEnteredValue": f'=${column}2<>""'}]},
+                    "format": {"backgroundColor": OVERDUE_COLOUR},
+                },
+            }}})
+        return out
+
+
+def _spans(numbers: Sequence[int]) -> list[tuple[int, int]]:
+    """Runs of consecutive numbers as (low, high), lowest first."""
+    spans: list[tuple[int, int]] = []
+    for number in sorted(set(numbers)):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1] = (spans[-1][0], number)
+        else:
+            spans.append((number, number))
+    return spans
+
+
+def _letter(index: int) -> str:
+    """0 → A, 25 → Z, 26 → AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters

@@ -1,0 +1,863 @@
+"""The staff's spreadsheet: mirror the working views into it, and take their edits back.
+
+Outbound (``sync``): every case change marks the case's rows dirty in the same transaction
+(the sheet's outbox entry). A sync reads the views once (one read request for all tabs),
+takes in any edit typed there that it has not seen yet, then writes every dirty row in one
+batch request (split only to keep each under 2 MB). Rows are found by the hidden case id,
+never by position; a case that leaves a view (closed, call made, part back) loses its row.
+
+Inbound (``take_edits`` for the Apps Script's webhook, ``reconcile`` on a schedule because
+webhooks get lost): an edited row is compared with what the system last wrote there (the
+mirror) and with the case as it is now. A change is applied only through the staff desk's
+``act_on_case`` (validation, permissions, version check); an edit based on an old version is
+applied only if the columns it changes did not change meanwhile. Anything refused is put
+back to the stored truth, with a ``sync note`` in the editor's language saying why.
+
+Nothing is lost while the sheet is unreachable: the dirty marks stay until a write succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.case import Case, Language
+from chalicelib.domain.lifecycle import ActionRefused
+from chalicelib.domain.policies import Policies
+from chalicelib.domain.sheet_views import (
+    CASE_ID,
+    EDITED_BY,
+    NOTE,
+    ROW_KEY,
+    VERSION,
+    VIEWS,
+    VIEWS_BY_NAME,
+    EditPending,
+    EditRefused,
+    Row,
+    SheetAction,
+    View,
+    next_change_at,
+    note_text,
+    rows_for,
+)
+from chalicelib.domain.staff import StaffMember
+from chalicelib.services.ports import WriteConflict
+from chalicelib.services.staff_desk import (
+    CaseNotFound,
+    DeskStore,
+    StaleVersion,
+    UnitLookup,
+    act_on_case,
+)
+from chalicelib.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+# -- what the sheet holds -------------------------------------------------------------------
+
+
+@dataclass
+class TabGrid:
+    """A tab as read: its header row and its rows by 1-based row number (header is row 1).
+    Cells are text, trailing empty cells may be missing."""
+
+    title: str
+    header: list[str]
+    rows: dict[int, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TabLayout:
+    """How a tab is set up for people: header, frozen first row, dropdowns on editable
+    columns, read-only columns protected, hidden columns, overdue rows highlighted."""
+
+    title: str
+    headers: list[str]
+    editable: tuple[int, ...]  # column indexes (0-based) staff may edit
+    choices: dict[int, tuple[str, ...]]  # dropdowns by column index
+    strict_choices: frozenset[int]  # dropdowns that refuse other values
+    hidden: tuple[int, ...]  # column indexes hidden from people
+    highlight: int | None  # the "overdue" column: a row is highlighted when it is not empty
+    clear: bool = False  # delete every row below the header first (a rebuild)
+
+
+@dataclass
+class TabWrite:
+    """What one sync changes in one tab. Applied in this order: layout, updates (row numbers
+    as read), deletes, appends."""
+
+    title: str
+    layout: TabLayout | None = None
+    updates: dict[int, list[str]] = field(default_factory=dict)
+    deletes: list[int] = field(default_factory=list)
+    appends: list[list[str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.layout or self.updates or self.deletes or self.appends)
+
+
+class SheetUnavailable(Exception):
+    """The sheet could not be reached (after retries): nothing was changed, try later."""
+
+
+class SheetBackend(Protocol):
+    """A spreadsheet: Google Sheets (gspread) or a local xlsx workbook (openpyxl)."""
+
+    requests: int  # requests made so far (reads and writes), for the figures
+
+    def read(self, titles: Sequence[str]) -> dict[str, TabGrid | None]:
+        """Every row of these tabs, in one request; None for a tab that does not exist."""
+
+    def read_rows(self, title: str, rows: Sequence[int]) -> TabGrid:
+        """The header and these rows of one tab, in one request."""
+
+    def write(self, writes: Sequence[TabWrite]) -> None:
+        """Apply the writes in as few requests as the service allows (one batch)."""
+
+
+# -- what the store keeps of the sheet ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MirrorEntry:
+    """What the system last wrote in one row: the editable cells (the base an edit is
+    compared with), the case version, the note shown, typed input kept while it waits."""
+
+    cells: dict[str, str]
+    version: int
+    note: str = ""
+    held: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cells": self.cells, "version": self.version, "note": self.note,
+                "held": self.held}
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> MirrorEntry:
+        return cls(cells=dict(values.get("cells") or {}), version=int(values["version"]),
+                   note=str(values.get("note") or ""), held=dict(values.get("held") or {}))
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """The rows of one case as last written, by row id ("<view>|<case id>/<key>").
+    ``marker``: the dirty mark as read (None: not dirty); ``rev`` guards concurrent writers."""
+
+    case_id: str
+    entries: dict[str, MirrorEntry]
+    rev: int = 0
+    marker: str | None = None
+
+
+class SheetStore(DeskStore, Protocol):
+    def dirty_sheet_mirrors(self, now: datetime, limit: int) -> list[Mirror]:
+        """Cases whose rows must be written, oldest mark first (a sparse index query)."""
+
+    def sheet_mirrors(self, case_ids: Iterable[str]) -> dict[str, Mirror]: ...
+
+    def mirrored_case_ids(self) -> list[str]:
+        """Every case with a row in the sheet, as the store last wrote it."""
+
+    def sheet_candidates(self) -> list[str]:
+        """Every case that may have a row in a view (open, or with a promise running)."""
+
+    def get_cases(self, case_ids: Iterable[str]) -> dict[str, Case]: ...
+
+    def save_sheet_mirror(self, mirror: Mirror, entries: dict[str, MirrorEntry],
+                          settled: bool, next_at: datetime | None) -> bool:
+        """Store the rows written, only if nobody else wrote the mirror since it was read
+        (False otherwise). ``settled``: the rows are written as of the mark read, so the mark
+        is cleared (or moved to ``next_at``, when a row will turn overdue) unless the case
+        was marked again meanwhile."""
+
+    def mark_sheet_dirty(self, case_ids: Iterable[str], now: datetime) -> None: ...
+
+
+# -- reading rows -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """A row of a view as found in the sheet."""
+
+    view: View
+    number: int
+    cells: dict[str, str]  # by column key, visible and hidden ("case id", "row", …)
+
+    @property
+    def case_id(self) -> str:
+        return self.cells.get(CASE_ID, "")
+
+    @property
+    def row_id(self) -> str:
+        return f"{self.view.name}|{self.case_id}/{self.cells.get(ROW_KEY, '')}"
+
+    @property
+    def version(self) -> int | None:
+        text = self.cells.get(VERSION, "")
+        return int(text) if text.isdigit() else None
+
+
+@dataclass
+class ParsedTab:
+    view: View
+    grid: TabGrid | None
+    columns: dict[str, int]  # column key → index
+    rows: list[SheetRow]
+
+    @property
+    def laid_out(self) -> bool:
+        """The tab exists and every column is where a header names it."""
+        needed = {column.key for column in self.view.columns} | {NOTE, CASE_ID, ROW_KEY,
+                                                                  VERSION, EDITED_BY}
+        return self.grid is not None and needed <= self.columns.keys()
+
+    def by_row_id(self) -> dict[str, list[SheetRow]]:
+        found: dict[str, list[SheetRow]] = {}
+        for row in self.rows:
+            if row.case_id:
+                found.setdefault(row.row_id, []).append(row)
+        return found
+
+
+def parse_tab(view: View, grid: TabGrid | None) -> ParsedTab:
+    if grid is None:
+        return ParsedTab(view, None, {}, [])
+    columns: dict[str, int] = {}
+    for index, text in enumerate(grid.header):
+        key = view.key_of_header(text)
+        if key is not None and key not in columns:
+            columns[key] = index
+    rows = []
+    for number, values in sorted(grid.rows.items()):
+        cells = {key: (values[index].strip() if index < len(values) else "")
+                 for key, index in columns.items()}
+        if any(values):
+            rows.append(SheetRow(view, number, cells))
+    return ParsedTab(view, grid, columns, rows)
+
+
+def layout_of(view: View, language: Language, staff_ids: Sequence[str], *,
+              clear: bool = False) -> TabLayout:
+    headers = view.headers(language)
+    keys = [column.key for column in view.columns]
+    choices: dict[int, tuple[str, ...]] = {}
+    strict = set()
+    for index, column in enumerate(view.columns):
+        if column.choices:
+            choices[index] = column.choices
+            strict.add(index)
+        elif column.staff_choices and staff_ids:
+            # Not strict: a new colleague can be typed before the next layout.
+            choices[index] = tuple(staff_ids)
+    hidden_from = len(view.columns) + 1
+    return TabLayout(
+        title=view.name,
+        headers=headers,
+        editable=tuple(i for i, column in enumerate(view.columns) if column.editable),
+        choices=choices,
+        strict_choices=frozenset(strict),
+        hidden=tuple(range(hidden_from, len(headers))),
+        highlight=keys.index("overdue") if "overdue" in keys else None,
+        clear=clear,
+    )
+
+
+# -- the work ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncReport:
+    dirty: int = 0
+    rows_written: int = 0
+    rows_removed: int = 0
+    rows_added: int = 0
+    edits_applied: int = 0
+    edits_refused: int = 0
+    edits_pending: int = 0
+    requests: int = 0
+    unavailable: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dirty": self.dirty, "rows_written": self.rows_written,
+            "rows_added": self.rows_added, "rows_removed": self.rows_removed,
+            "edits_applied": self.edits_applied, "edits_refused": self.edits_refused,
+            "edits_pending": self.edits_pending, "requests": self.requests,
+            "unavailable": self.unavailable,
+        }
+
+
+@dataclass
+class SheetDesk:
+    """What a sync or an edit needs: the store, the sheet, the rules, who works here."""
+
+    store: SheetStore
+    backend: SheetBackend
+    policies: Policies
+    settings: Settings
+    now: datetime
+    base_url: str
+    units: UnitLookup | None = None
+    _staff: list[StaffMember] | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.policies.calendar.timezone)
+
+    @property
+    def language(self) -> Language:
+        return self.settings.default_language
+
+    @property
+    def staff(self) -> list[StaffMember]:
+        if self._staff is None:
+            self._staff = [member for member in self.store.list_staff() if member.active]
+        return self._staff
+
+    def editor(self, email: str) -> StaffMember | None:
+        email = email.strip().lower()
+        if not email:
+            default = self.settings.sheets_default_editor
+            return next((m for m in self.staff if m.staff_id == default), None)
+        return next((m for m in self.staff if (m.email or "").lower() == email), None)
+
+    def layout(self, view: View, *, clear: bool = False) -> TabLayout:
+        return layout_of(view, self.language, [m.staff_id for m in self.staff], clear=clear)
+
+    def read_all(self) -> dict[str, ParsedTab]:
+        grids = self.backend.read([view.name for view in VIEWS])
+        return {view.name: parse_tab(view, grids.get(view.name)) for view in VIEWS}
+
+
+@dataclass
+class RowOutcome:
+    status: str  # "unchanged", "applied", "refused", "pending"
+    note: str = ""
+    case: Case | None = None  # the case after the edit (applied)
+    held: dict[str, str] = field(default_factory=dict)
+
+
+def _when_text(desk: SheetDesk) -> str:
+    return f"{desk.now.astimezone(desk.zone):%m-%d %H:%M}"
+
+
+def _refusal(desk: SheetDesk, language: Language, key: str, **values: str) -> RowOutcome:
+    reason = note_text(language, key, **values)
+    return RowOutcome("refused", note_text(language, "not_saved", at=_when_text(desk),
+                                           reason=reason))
+
+
+def _reason(error: ActionRefused) -> str:
+    detail = "; ".join(f"{e.get('field', '')}: {e.get('message', '')}" for e in error.errors)
+    return f"{error.reason} ({detail})" if detail else error.reason
+
+
+def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
+                  case: Case | None, editor_email: str) -> RowOutcome:
+    """One row as staff left it: apply what they changed, refuse what cannot be, or leave it
+    (nothing changed, or waiting for another column)."""
+    view = row.view
+    language = desk.language
+    if case is None:
+        return RowOutcome("unchanged")
+    rows = rows_for(case, desk.now, desk.zone)
+    current = rows.get(row.row_id)
+    if entry is None:
+        # A row the store has no record of writing (its record was lost, or it was copied):
+        # nothing in it can be told apart from an edit, so it is written afresh, not read.
+        return RowOutcome("unchanged")
+    base = {**entry.cells, **entry.held}
+    now_cells = current.cells if current else {}
+    edited = {
+        column.key: row.cells.get(column.key, "")
+        for column in view.editable
+        if row.cells.get(column.key, "") != base.get(column.key, "")
+        and row.cells.get(column.key, "") != now_cells.get(column.key, "")
+    }
+    if not edited:
+        return RowOutcome("unchanged")
+    editor = desk.editor(editor_email)
+    if editor is not None:
+        language = Language(editor.language) if editor.language else language
+    if current is None:
+        return _refusal(desk, language, "left_view")
+    if editor is None:
+        key = "unknown_editor" if editor_email.strip() else "no_editor"
+        return _refusal(desk, language, key, editor=editor_email.strip())
+    for key, value in edited.items():
+        column = view.column(key)
+        if value and column.choices and value not in column.choices:
+            return _refusal(desk, language, "not_a_choice", value=value,
+                            choices=", ".join(column.choices))
+    if row.version != case.version:
+        # Based on an older version: applied only if what it changes did not change since.
+        meanwhile = [key for key in edited
+                     if now_cells.get(key, "") != entry.cells.get(key, "")]
+        if meanwhile:
+            headers = ", ".join(view.column(key).header(language) for key in meanwhile)
+            shown = ", ".join(now_cells.get(key, "") or "—" for key in meanwhile)
+            return _refusal(desk, language, "conflict", columns=headers, now=shown)
+    try:
+        actions = view.edits(case, current.key, edited, row.cells)
+    except EditPending:
+        held = {key: value for key, value in row.cells.items()
+                if key in edited or (key in base and value)}
+        return RowOutcome("pending", note_text(language, "waiting"),
+                          held={k: v for k, v in held.items()
+                                if view.column(k).typed_input})
+    except EditRefused as refused:
+        return _refusal(desk, language, refused.note, **refused.values)
+    return _apply(desk, case, actions, editor, language)
+
+
+def _apply(desk: SheetDesk, case: Case, actions: list[SheetAction], editor: StaffMember,
+           language: Language) -> RowOutcome:
+    done: Case | None = None
+    for step in actions:
+        try:
+            done = act_on_case(
+                desk.store, desk.policies, case_id=case.case_id, action=step.action,
+                params=step.params, expected_version=(done or case).version, actor=editor,
+                now=desk.now, base_url=desk.base_url, settings=desk.settings, units=desk.units,
+            )
+        except ActionRefused as refused:
+            outcome = RowOutcome("refused", note_text(
+                language, "not_saved", at=_when_text(desk), reason=_reason(refused)))
+            outcome.case = done
+            return outcome
+        except StaleVersion as stale:
+            outcome = _refusal(desk, language, "conflict", columns="—",
+                               now=f"v{stale.current.version}")
+            outcome.case = done
+            return outcome
+        except (CaseNotFound, WriteConflict):
+            outcome = RowOutcome("refused", "")
+            outcome.case = done
+            return outcome
+    return RowOutcome("applied", case=done)
+
+
+# -- writing rows --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """Rows to write, by tab, while a sync or an edit is worked out."""
+
+    tabs: dict[str, ParsedTab]
+    writes: dict[str, TabWrite] = field(default_factory=dict)
+
+    def tab_write(self, view: View) -> TabWrite:
+        return self.writes.setdefault(view.name, TabWrite(view.name))
+
+    def values(self, view: View, row: Row, note: str, held: Mapping[str, str]) -> list[str]:
+        """The row's values laid out as the tab's header has them."""
+        tab = self.tabs[view.name]
+        width = max(tab.columns.values(), default=-1) + 1
+        values = [""] * width
+        ordered = view.row_values(row, note, held)
+        keys = [column.key for column in view.columns] + [NOTE, CASE_ID, ROW_KEY, VERSION,
+                                                          EDITED_BY]
+        for key, value in zip(keys, ordered, strict=True):
+            values[tab.columns[key]] = value
+        return values
+
+    def put_case(self, case_id: str, desired: Mapping[str, Row],
+                 notes: Mapping[str, MirrorEntry], report: SyncReport) -> None:
+        """Make the sheet show exactly ``desired`` for this case (rows by row id)."""
+        for view in VIEWS:
+            tab = self.tabs[view.name]
+            found = tab.by_row_id()
+            mine = {rid: rows for rid, rows in found.items()
+                    if rows[0].case_id == case_id}
+            write = self.tab_write(view)
+            for row_id, row in desired.items():
+                if row.view != view.name:
+                    continue
+                entry = notes.get(row_id)
+                note = entry.note if entry and entry.version == row.version else ""
+                held = entry.held if entry and entry.version == row.version else {}
+                values = self.values(view, row, note, held)
+                there = mine.pop(row_id, [])
+                if there:
+                    first, *extra = there
+                    current = self.tabs[view.name].grid
+                    assert current is not None
+                    old = current.rows.get(first.number, [])
+                    if _padded(old, len(values)) != values:
+                        write.updates[first.number] = values
+                        report.rows_written += 1
+                    write.deletes += [r.number for r in extra]
+                    report.rows_removed += len(extra)
+                else:
+                    write.appends.append(values)
+                    report.rows_added += 1
+            for rows in mine.values():
+                write.deletes += [r.number for r in rows]
+                report.rows_removed += len(rows)
+
+    def writes_to_send(self) -> list[TabWrite]:
+        return [write for write in self.writes.values() if not write.empty]
+
+
+def _padded(values: list[str], width: int) -> list[str]:
+    return (values + [""] * width)[:width]
+
+
+def _entries_for(desired: Mapping[str, Row], old: Mapping[str, MirrorEntry],
+                 outcomes: Mapping[str, RowOutcome]) -> dict[str, MirrorEntry]:
+    """The mirror after writing ``desired``: a note stays while the case is at the version
+    it was written for; typed input waiting for another column stays too."""
+    entries = {}
+    for row_id, row in desired.items():
+        view = VIEWS_BY_NAME[row.view]
+        cells = {column.key: row.cells.get(column.key, "") for column in view.editable}
+        previous = old.get(row_id)
+        outcome = outcomes.get(row_id)
+        note, held = "", {}
+        if outcome is not None and outcome.status in ("refused", "pending"):
+            note, held = outcome.note, outcome.held
+        elif previous is not None and previous.version == row.version:
+            note, held = previous.note, previous.held
+        entries[row_id] = MirrorEntry(cells=cells, version=row.version, note=note, held=held)
+    return entries
+
+
+def _send(desk: SheetDesk, plan: _Plan, report: SyncReport) -> bool:
+    writes = plan.writes_to_send()
+    if not writes:
+        return True
+    before = desk.backend.requests
+    try:
+        desk.backend.write(writes)
+    except SheetUnavailable as error:
+        logger.warning("sheet unavailable, rows kept for the next sync: %s", error)
+        report.unavailable = True
+        return False
+    finally:
+        report.requests += desk.backend.requests - before
+    return True
+
+
+def _layouts(desk: SheetDesk, plan: _Plan) -> bool:
+    """Set up any tab that is missing, or whose header lost a column (its rows cannot be
+    trusted: it is emptied and every row written again). True if a tab was laid out."""
+    laid_out = False
+    for view in VIEWS:
+        tab = plan.tabs[view.name]
+        if tab.laid_out:
+            continue
+        layout = desk.layout(view, clear=tab.grid is not None)
+        plan.tab_write(view).layout = layout
+        plan.tabs[view.name] = parse_tab(view, TabGrid(view.name, layout.headers, {}))
+        laid_out = True
+    return laid_out
+
+
+def sync(desk: SheetDesk, *, limit: int = 2000,
+         tabs: dict[str, ParsedTab] | None = None, also: Iterable[str] = ()) -> SyncReport:
+    """Write every dirty case's rows (and ``also`` these cases'), taking in first any edit
+    typed in those rows that has not reached the store yet."""
+    report = SyncReport()
+    dirty = {mirror.case_id: mirror for mirror in desk.store.dirty_sheet_mirrors(desk.now, limit)}
+    extra = [case_id for case_id in also if case_id not in dirty]
+    if extra:
+        dirty.update(desk.store.sheet_mirrors(extra))
+        for case_id in extra:
+            dirty.setdefault(case_id, Mirror(case_id, {}))
+    report.dirty = len(dirty)
+    if not dirty:
+        return report
+    before = desk.backend.requests
+    if tabs is None:
+        try:
+            tabs = desk.read_all()
+        except SheetUnavailable as error:
+            logger.warning("sheet unavailable, rows kept for the next sync: %s", error)
+            report.unavailable = True
+            return report
+        finally:
+            report.requests += desk.backend.requests - before
+    plan = _Plan(dict(tabs))
+    laid_out = _layouts(desk, plan)
+    cases = desk.store.get_cases(dirty)
+    outcomes = _take_edits_in(desk, plan, dirty, cases, report)
+    for case_id, fresh in outcomes.items():
+        for outcome in fresh.values():
+            if outcome.case is not None:
+                cases[case_id] = outcome.case
+    desired_by_case: dict[str, dict[str, Row]] = {}
+    for case_id, mirror in dirty.items():
+        case = cases.get(case_id)
+        desired = rows_for(case, desk.now, desk.zone) if case is not None else {}
+        desired_by_case[case_id] = desired
+        entries = _entries_for(desired, mirror.entries, outcomes.get(case_id, {}))
+        plan.put_case(case_id, desired, entries, report)
+    if not _send(desk, plan, report):
+        return report
+    if laid_out:  # the other cases' rows are written again by the next sync
+        desk.store.mark_sheet_dirty(
+            [c for c in desk.store.mirrored_case_ids() if c not in dirty], desk.now)
+    for case_id, mirror in dirty.items():
+        case = cases.get(case_id)
+        desired = desired_by_case[case_id]
+        entries = _entries_for(desired, mirror.entries, outcomes.get(case_id, {}))
+        next_at = next_change_at(case, desk.now) if case is not None else None
+        settled = not any(o.status == "applied" for o in outcomes.get(case_id, {}).values())
+        if not desk.store.save_sheet_mirror(mirror, entries, settled, next_at):
+            # Someone else wrote this case's mirror meanwhile: write the rows again next time.
+            desk.store.mark_sheet_dirty([case_id], desk.now)
+    return report
+
+
+def _take_edits_in(desk: SheetDesk, plan: _Plan, mirrors: Mapping[str, Mirror],
+                   cases: Mapping[str, Case], report: SyncReport,
+                   editor: str = "") -> dict[str, dict[str, RowOutcome]]:
+    """Take in the edits found in the rows of these cases; outcomes by case and row id.
+    Who edited a row is in its "edited by" cell (the Apps Script writes it), else ``editor``.
+    """
+    outcomes: dict[str, dict[str, RowOutcome]] = {}
+    for view in VIEWS:
+        if not view.editable:
+            continue
+        for row in plan.tabs[view.name].rows:
+            mirror = mirrors.get(row.case_id)
+            if mirror is None:
+                continue
+            entry = mirror.entries.get(row.row_id)
+            case = cases.get(row.case_id)
+            latest = outcomes.get(row.case_id, {})
+            for earlier in latest.values():
+                if earlier.case is not None:
+                    case = earlier.case
+            who = row.cells.get(EDITED_BY, "") or editor
+            outcome = take_row_edit(desk, row, entry, case, who)
+            if outcome.status == "unchanged":
+                continue
+            outcomes.setdefault(row.case_id, {})[row.row_id] = outcome
+            if outcome.status == "applied":
+                report.edits_applied += 1
+            elif outcome.status == "pending":
+                report.edits_pending += 1
+            else:
+                report.edits_refused += 1
+                report.notes.append(f"{row.row_id}: {outcome.note}")
+    return outcomes
+
+
+def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
+    """Read every view once, take in the edits no webhook brought, put back rows staff
+    deleted, and write what is dirty: the scheduled safety net behind the webhook."""
+    report = SyncReport()
+    before = desk.backend.requests
+    try:
+        tabs = desk.read_all()
+    except SheetUnavailable as error:
+        logger.warning("sheet unavailable for the reconcile: %s", error)
+        report.unavailable = True
+        return report
+    finally:
+        report.requests += desk.backend.requests - before
+    in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
+    mirrored = set(desk.store.mirrored_case_ids())
+    mirrors = desk.store.sheet_mirrors(in_sheet | mirrored)
+    suspects = set()
+    for tab in tabs.values():
+        found = tab.by_row_id()
+        for row_id, rows in found.items():
+            mirror = mirrors.get(rows[0].case_id)
+            entry = mirror.entries.get(row_id) if mirror else None
+            if entry is None or len(rows) > 1:
+                suspects.add(rows[0].case_id)  # a row the store did not write, or a copy
+                continue
+            if any(rows[0].cells.get(c.key, "") != {**entry.cells, **entry.held}.get(c.key, "")
+                   for c in tab.view.editable):
+                suspects.add(rows[0].case_id)  # an edit
+    for case_id, mirror in mirrors.items():
+        for row_id in mirror.entries:
+            view_name = row_id.split("|", 1)[0]
+            if row_id not in tabs[view_name].by_row_id():
+                suspects.add(case_id)  # a row staff deleted: written again
+    result = sync(desk, limit=limit, tabs=tabs, also=sorted(suspects))
+    result.requests += report.requests
+    return result
+
+
+def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
+               ) -> SyncReport:
+    """The Apps Script's webhook: these rows of this tab were just edited by ``editor``.
+    Re-read them, apply or refuse each, and write the outcome back at once."""
+    report = SyncReport()
+    view = VIEWS_BY_NAME.get(title)
+    if view is None or not numbers:
+        return report
+    before = desk.backend.requests
+    try:
+        grid = desk.backend.read_rows(title, sorted(set(numbers)))
+    except SheetUnavailable as error:
+        logger.warning("sheet unavailable for an edit (the reconcile will take it): %s", error)
+        report.unavailable = True
+        return report
+    finally:
+        report.requests += desk.backend.requests - before
+    edited = parse_tab(view, grid)
+    if not edited.laid_out:
+        return report
+    # The rows of these cases in every tab as they are now, to write the outcome back.
+    case_ids = {row.case_id for row in edited.rows if row.case_id}
+    if not case_ids:
+        return report
+    mirrors = desk.store.sheet_mirrors(case_ids)
+    for case_id in case_ids:
+        mirrors.setdefault(case_id, Mirror(case_id, {}))
+    cases = desk.store.get_cases(case_ids)
+    tabs = {v.name: parse_tab(v, None) for v in VIEWS}
+    tabs[view.name] = edited
+    plan = _Plan(tabs)
+    outcomes = _take_edits_in(desk, plan, mirrors, cases, report, editor)
+    # Write back only the edited rows of this tab: the other tabs follow at the next sync
+    # (the case changes marked them dirty).
+    write = plan.tab_write(view)
+    for row in edited.rows:
+        case = cases.get(row.case_id)
+        outcome = outcomes.get(row.case_id, {}).get(row.row_id)
+        if outcome is not None and outcome.case is not None:
+            case = outcome.case
+        if case is None or outcome is None or outcome.status == "unchanged":
+            continue
+        desired = rows_for(case, desk.now, desk.zone)
+        mirror = mirrors[row.case_id]
+        entries = _entries_for(desired, mirror.entries, outcomes.get(row.case_id, {}))
+        target = desired.get(row.row_id)
+        if target is None:
+            write.deletes.append(row.number)
+            continue
+        entry = entries[row.row_id]
+        write.updates[row.number] = plan.values(view, target, entry.note, entry.held)
+        report.rows_written += 1
+    if _send(desk, plan, report):
+        for case_id in case_ids:
+            mirror = mirrors[case_id]
+            case = cases.get(case_id)
+            for outcome in outcomes.get(case_id, {}).values():
+                if outcome.case is not None:
+                    case = outcome.case
+            if case is None:
+                continue
+            desired = rows_for(case, desk.now, desk.zone)
+            entries = dict(mirror.entries)
+            fresh = _entries_for(desired, mirror.entries, outcomes.get(case_id, {}))
+            for row_id in outcomes.get(case_id, {}):
+                if row_id in fresh:
+                    entries[row_id] = fresh[row_id]
+            if not desk.store.save_sheet_mirror(mirror, entries, False, None):
+                desk.store.mark_sheet_dirty([case_id], desk.now)
+    return report
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+def rebuild(desk: SheetDesk, case_ids: Sequence[str],
+            progress: Callable[[int], object] | None = None, batch: int = 500) -> SyncReport:
+    """Lay every tab out afresh (header, dropdowns, protections, highlighting), empty it, and
+    write the rows of these cases, ``batch`` cases per write."""
+    total = SyncReport()
+    tabs = {view.name: parse_tab(view, None) for view in VIEWS}
+    plan = _Plan(tabs)
+    for view in VIEWS:
+        layout = desk.layout(view, clear=True)
+        plan.tab_write(view).layout = layout
+        tabs[view.name] = parse_tab(view, TabGrid(view.name, layout.headers, {}))
+    if not _send(desk, plan, total):
+        raise SheetUnavailable("the sheet could not be laid out")
+    desk.store.mark_sheet_dirty(desk.store.mirrored_case_ids(), desk.now)
+    forget = {case_id: Mirror(case_id, {}) for case_id in case_ids}
+    for start in range(0, len(case_ids), batch):
+        chunk = case_ids[start:start + batch]
+        cases = desk.store.get_cases(chunk)
+        plan = _Plan(dict(tabs))
+        report = SyncReport()
+        for case_id in chunk:
+            case = cases.get(case_id)
+            desired = rows_for(case, desk.now, desk.zone) if case else {}
+            plan.put_case(case_id, desired, {}, report)
+        if not _send(desk, plan, report):
+            raise SheetUnavailable("the sheet stopped answering during the rebuild")
+        _merge(total, report)
+        mirrors = desk.store.sheet_mirrors(chunk)
+        for case_id in chunk:
+            case = cases.get(case_id)
+            desired = rows_for(case, desk.now, desk.zone) if case else {}
+            mirror = mirrors.get(case_id, forget[case_id])
+            desk.store.save_sheet_mirror(
+                mirror, _entries_for(desired, {}, {}), True,
+                next_change_at(case, desk.now) if case else None)
+        if progress is not None:
+            progress(len(chunk))
+    # Anything that changed during the rebuild is written by the next sync.
+    total.notes.append(f"{len(case_ids)} cases")
+    return total
+
+
+def _merge(total: SyncReport, report: SyncReport) -> None:
+    total.rows_added += report.rows_added
+    total.rows_written += report.rows_written
+    total.rows_removed += report.rows_removed
+    total.requests += report.requests
+
+
+@dataclass(frozen=True)
+class Difference:
+    view: str
+    case_number: str
+    row_id: str
+    what: str  # "missing", "extra", "copy", or the column that differs
+    sheet: str = ""
+    store: str = ""
+
+
+def check(desk: SheetDesk, case_ids: Iterable[str]) -> list[Difference]:
+    """Every difference between the sheet and what the store says it should show."""
+    tabs = desk.read_all()
+    found = {name: tab.by_row_id() for name, tab in tabs.items()}
+    in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
+    cases = desk.store.get_cases(set(case_ids) | in_sheet)
+    differences = []
+    for view in VIEWS:
+        if not tabs[view.name].laid_out:
+            differences.append(Difference(view.name, "", "", "tab missing or header changed"))
+    desired_all: dict[str, Row] = {}
+    for case in cases.values():
+        desired_all.update(rows_for(case, desk.now, desk.zone))
+    for row_id, row in sorted(desired_all.items()):
+        rows = found.get(row.view, {}).get(row_id, [])
+        number = row.cells.get("case_number", "")
+        if not rows:
+            differences.append(Difference(row.view, number, row_id, "missing"))
+            continue
+        if len(rows) > 1:
+            differences.append(Difference(row.view, number, row_id, "copy"))
+        view = VIEWS_BY_NAME[row.view]
+        sheet_cells = rows[0].cells
+        for column in view.columns:
+            want, have = row.cells.get(column.key, ""), sheet_cells.get(column.key, "")
+            if want != have:
+                differences.append(Difference(row.view, number, row_id, column.key, have, want))
+        if str(row.version) != sheet_cells.get(VERSION, ""):
+            differences.append(Difference(row.view, number, row_id, VERSION,
+                                          sheet_cells.get(VERSION, ""), str(row.version)))
+    for name, rows_by_id in found.items():
+        for row_id in rows_by_id:
+            if row_id not in desired_all:
+                differences.append(Difference(name, "", row_id, "extra"))
+    return differences
