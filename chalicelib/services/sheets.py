@@ -211,6 +211,8 @@ class ParsedTab:
     grid: TabGrid | None
     columns: dict[str, int]  # column key → index
     rows: list[SheetRow]
+    _index: dict[str, list[SheetRow]] | None = field(default=None, repr=False)
+    _cases: dict[str, dict[str, list[SheetRow]]] | None = field(default=None, repr=False)
 
     @property
     def laid_out(self) -> bool:
@@ -220,11 +222,21 @@ class ParsedTab:
         return self.grid is not None and needed <= self.columns.keys()
 
     def by_row_id(self) -> dict[str, list[SheetRow]]:
-        found: dict[str, list[SheetRow]] = {}
-        for row in self.rows:
-            if row.case_id:
-                found.setdefault(row.row_id, []).append(row)
-        return found
+        """The rows by row id (a copied row shows up twice), worked out once."""
+        if self._index is None:
+            self._index = {}
+            for row in self.rows:
+                if row.case_id:
+                    self._index.setdefault(row.row_id, []).append(row)
+        return self._index
+
+    def of_case(self, case_id: str) -> dict[str, list[SheetRow]]:
+        """This case's rows by row id."""
+        if self._cases is None:
+            self._cases = {}
+            for row_id, rows in self.by_row_id().items():
+                self._cases.setdefault(rows[0].case_id, {})[row_id] = rows
+        return self._cases.get(case_id, {})
 
 
 def parse_tab(view: View, grid: TabGrid | None) -> ParsedTab:
@@ -476,9 +488,7 @@ class _Plan:
         """Make the sheet show exactly ``desired`` for this case (rows by row id)."""
         for view in VIEWS:
             tab = self.tabs[view.name]
-            found = tab.by_row_id()
-            mine = {rid: rows for rid, rows in found.items()
-                    if rows[0].case_id == case_id}
+            mine = {rid: list(rows) for rid, rows in tab.of_case(case_id).items()}
             write = self.tab_write(view)
             for row_id, row in desired.items():
                 if row.view != view.name:
@@ -671,8 +681,9 @@ def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
     mirrored = set(desk.store.mirrored_case_ids())
     mirrors = desk.store.sheet_mirrors(in_sheet | mirrored)
     suspects = set()
-    for tab in tabs.values():
-        found = tab.by_row_id()
+    found_by_tab = {name: tab.by_row_id() for name, tab in tabs.items()}
+    for name, tab in tabs.items():
+        found = found_by_tab[name]
         for row_id, rows in found.items():
             mirror = mirrors.get(rows[0].case_id)
             entry = mirror.entries.get(row_id) if mirror else None
@@ -685,7 +696,7 @@ def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
     for case_id, mirror in mirrors.items():
         for row_id in mirror.entries:
             view_name = row_id.split("|", 1)[0]
-            if row_id not in tabs[view_name].by_row_id():
+            if row_id not in found_by_tab[view_name]:
                 suspects.add(case_id)  # a row staff deleted: written again
     result = sync(desk, limit=limit, tabs=tabs, also=sorted(suspects))
     result.requests += report.requests
