@@ -203,12 +203,13 @@ class OnTheTable:
             )
         return self._client
 
-    def due_page(
+    def due_items(
         self, partition: str, now: datetime, limit: int, after: str | None
-    ) -> tuple[list[str], str | None]:
-        """The ``due_sk`` of the items of one partition of the sparse ``due`` index due at
-        or before ``now``, oldest first: the read is the due items only, however many wait
-        for later. Returns a page and where the next page starts (None at the end)."""
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The items of one partition of the sparse ``due`` index due at or before ``now``,
+        oldest first, with what the index projects: the read is the due items only, however
+        many wait for later. Returns a page and where the next page starts (None at the
+        end)."""
         query: dict[str, Any] = {
             "TableName": self.table_name,
             "IndexName": DUE_INDEX,
@@ -231,7 +232,14 @@ class OnTheTable:
         next_page = (
             f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
         )
-        return [item["due_sk"]["S"] for item in response["Items"]], next_page
+        return response["Items"], next_page
+
+    def due_page(
+        self, partition: str, now: datetime, limit: int, after: str | None
+    ) -> tuple[list[str], str | None]:
+        """As ``due_items``, only the ``due_sk`` of each."""
+        items, next_page = self.due_items(partition, now, limit, after)
+        return [item["due_sk"]["S"] for item in items], next_page
 
 
 class DynamoCaseStore(OnTheTable):
@@ -1053,32 +1061,8 @@ class DynamoCaseStore(OnTheTable):
         is the due timers only, however many timers wait for later, each with the copy of
         its case the index projects (``case_snapshot``; None for a timer written without
         one). Returns a page and where the next page starts (None at the end)."""
-        # due_page's Query, keeping the projected snapshot it drops.
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": "due_pk = :p AND due_sk < :bound",
-            "ExpressionAttributeValues": {
-                ":p": {"S": TIMER_DUE_PARTITION},
-                # '$' sorts after '#', so every timer due at or before now is included.
-                ":bound": {"S": f"{timestamp(now)}$"},
-            },
-            "Limit": limit,
-        }
-        if after is not None:
-            pk, sk, due_sk = after.split("|")
-            query["ExclusiveStartKey"] = {
-                "PK": {"S": pk}, "SK": {"S": sk},
-                "due_pk": {"S": TIMER_DUE_PARTITION}, "due_sk": {"S": due_sk},
-            }
-        response = self.client.query(**query)
-        last = response.get("LastEvaluatedKey")
-        next_page = (
-            f"{last['PK']['S']}|{last['SK']['S']}|{last['due_sk']['S']}" if last else None
-        )
-        return [
-            _due_timer(item["due_sk"]["S"], _snapshot_from(item)) for item in response["Items"]
-        ], next_page
+        items, next_page = self.due_items(TIMER_DUE_PARTITION, now, limit, after)
+        return [_due_timer(item["due_sk"]["S"], _snapshot_from(item)) for item in items], next_page
 
     def fire_timer(
         self,
