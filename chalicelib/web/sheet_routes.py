@@ -4,19 +4,18 @@ edited, signed with the shared HMAC secret. A Chalice blueprint, registered in a
 The body is checked against the signature as it arrived (never re-serialised), and the
 signed timestamp must be within five minutes of our clock, so a captured request cannot be
 replayed later. The rows are then re-read from the sheet: the post says only where to look.
+Like app.py, the body's model and the business modules are imported inside the view, so
+`import app` (the cold start of every function) does not load pydantic for this route.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.web.responses import UNAVAILABLE
 from chalicelib.web.responses import errors_response as _errors
@@ -24,25 +23,16 @@ from chalicelib.web.responses import json_response as _json
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_SKEW_SECONDS = 300
-MAX_ROWS = 500
 
 sheets = Blueprint(__name__)
-
-
-class SheetEdits(BaseModel):
-    """What the Apps Script posts: which rows of which tab someone edited."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    spreadsheet_id: str | None = Field(default=None, max_length=200)
-    sheet: str = Field(min_length=1, max_length=100)
-    rows: list[int] = Field(max_length=MAX_ROWS)
-    editor: str = Field(default="", max_length=254)
 
 
 def signature_ok(secret: str, timestamp: str, signature: str, body: bytes,
                  now: float) -> bool:
     """``sha256=<hex of HMAC-SHA256(secret, "<timestamp>.<body>")>``, timestamp close to now."""
+    import hashlib
+    import hmac
+
     if not timestamp.isdigit() or abs(now - int(timestamp)) > MAX_SKEW_SECONDS:
         return False
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body,
@@ -52,9 +42,12 @@ def signature_ok(secret: str, timestamp: str, signature: str, body: bytes,
 
 @sheets.route("/api/sheets/edits", methods=["POST"], content_types=["application/json"])
 def sheet_edits() -> Response:
+    from pydantic import ValidationError
+
     from chalicelib import bootstrap
     from chalicelib.services import sheets as sheet_service
     from chalicelib.services.ports import WriteConflict
+    from chalicelib.web.sheet_edit_body import SheetEdits
 
     request = sheets.current_request
     raw = request.raw_body or b""
