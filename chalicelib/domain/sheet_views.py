@@ -95,8 +95,11 @@ class View:
     name: str
     columns: tuple[Column, ...]
     rows: Callable[[Case, datetime, ZoneInfo], list[Row]]
-    # (case, row key, edited cells by key, every cell of the row by key) → actions
-    edits: Callable[[Case, str, Mapping[str, str], Mapping[str, str]], list[SheetAction]]
+    # (case, row key, edited cells by key, every cell of the row by key) → actions; None for
+    # a read-only view (it has no editable column, so no edit ever reaches it).
+    edits: Callable[[Case, str, Mapping[str, str], Mapping[str, str]], list[SheetAction]] | None = (
+        None
+    )
 
     @property
     def editable(self) -> tuple[Column, ...]:
@@ -105,8 +108,13 @@ class View:
     def column(self, key: str) -> Column:
         return next(column for column in self.columns if column.key == key)
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every column's key in order: the visible columns, the sync note, the hidden ones."""
+        return (*(column.key for column in self.columns), NOTE, *HIDDEN)
+
     def headers(self, language: Language) -> list[str]:
-        """The header row: the visible columns, the sync note, then the hidden ones."""
+        """The header row, in ``keys`` order."""
         return [column.header(language) for column in self.columns] + [NOTE, *HIDDEN]
 
     def key_of_header(self, text: str) -> str | None:
@@ -120,16 +128,14 @@ class View:
                 return column.key
         return None
 
-    def row_values(self, row: Row, note: str = "", held: Mapping[str, str] | None = None
-                   ) -> list[str]:
-        """The cells of a row in column order (as ``headers``), the editor cell empty;
-        ``held``: typed input still waiting (a call's comment before its outcome)."""
-        held = held or {}
-        cells = [held.get(column.key, row.cells.get(column.key, "")) for column in self.columns]
-        return [*cells, note, row.case_id, row.key, str(row.version), ""]
-
-    def rows_of(self, case: Case, now: datetime, zone: ZoneInfo) -> list[Row]:
-        return self.rows(case, now, zone)
+    def row_cells(self, row: Row, note: str = "", held: Mapping[str, str] | None = None
+                  ) -> dict[str, str]:
+        """Every cell of a row by key (``keys``), the editor cell empty; ``held``: typed
+        input still waiting (a call's comment before its outcome)."""
+        cells = {column.key: row.cells.get(column.key, "") for column in self.columns}
+        cells.update(held or {})
+        return {**cells, NOTE: note, CASE_ID: row.case_id, ROW_KEY: row.key,
+                VERSION: str(row.version), EDITED_BY: ""}
 
 
 # -- formatting ----------------------------------------------------------------------------
@@ -276,7 +282,7 @@ def _follow_up_rows(case: Case, now: datetime, zone: ZoneInfo) -> list[Row]:
 def _follow_up_edits(
     case: Case, key: str, edited: Mapping[str, str], row: Mapping[str, str]
 ) -> list[SheetAction]:
-    del case, key
+    del case, key, edited  # the call is recorded from the whole row
     outcome = row.get("outcome", "")
     if not outcome:
         raise EditPending()
@@ -284,7 +290,6 @@ def _follow_up_edits(
     params: dict[str, Any] = {"outcome": outcome, "note": comment}
     if outcome == "question":
         params["question"] = comment
-    del edited
     return [SheetAction("record_follow_up_call", params)]
 
 
@@ -335,7 +340,6 @@ def _parts_rows(case: Case, now: datetime, zone: ZoneInfo) -> list[Row]:
             old.due_at if old is not None and old.received_at is None else None,
         ) if moment is not None]
         late = any(moment <= now for moment in due)
-        check = ""
         cells = {
             "case_number": case.case_number,
             "request": str(request.number),
@@ -349,7 +353,7 @@ def _parts_rows(case: Case, now: datetime, zone: ZoneInfo) -> list[Row]:
             "tracking_no": request.tracking_no or "",
             "old_part_due": _when(old.due_at, zone) if old else "",
             "old_part": "received" if old is not None and old.received_at else "",
-            "old_part_check": check,
+            "old_part_check": "",
             "owner": case.owner or "",
             "overdue": _yes(late),
         }
@@ -480,18 +484,12 @@ def _overdue_rows(case: Case, now: datetime, zone: ZoneInfo) -> list[Row]:
     return rows
 
 
-def _no_edits(
-    case: Case, key: str, edited: Mapping[str, str], row: Mapping[str, str]
-) -> list[SheetAction]:
-    raise EditRefused("read_only")
-
-
 VIEWS: tuple[View, ...] = (
     View("Cases", CASE_COLUMNS, _case_rows, _case_edits),
     View("Follow-ups", FOLLOW_UP_COLUMNS, _follow_up_rows, _follow_up_edits),
     View("Parts", PARTS_COLUMNS, _parts_rows, _parts_edits),
     View("Refunds", REFUND_COLUMNS, _refund_rows, _refund_edits),
-    View("Overdue", OVERDUE_COLUMNS, _overdue_rows, _no_edits),
+    View("Overdue", OVERDUE_COLUMNS, _overdue_rows),
 )
 VIEWS_BY_NAME = {view.name: view for view in VIEWS}
 
@@ -499,7 +497,7 @@ VIEWS_BY_NAME = {view.name: view for view in VIEWS}
 def rows_for(case: Case, now: datetime, zone: ZoneInfo) -> dict[str, Row]:
     """Every row this case has in every view, by row id ("<view>|<case id>/<key>")."""
     return {
-        f"{view.name}|{row.row_id}": row for view in VIEWS for row in view.rows_of(case, now, zone)
+        f"{view.name}|{row.row_id}": row for view in VIEWS for row in view.rows(case, now, zone)
     }
 
 
@@ -525,7 +523,6 @@ NOTES: dict[Language, dict[str, str]] = {
         "owner_needed": "a case cannot be left without an owner",
         "cannot_clear": "this cannot be undone from the sheet",
         "method_fixed": "the refund request has been submitted; its method cannot change",
-        "read_only": "this view is read-only",
         "left_view": "this row has left the view; the edit was not applied",
         "waiting": "waiting for the outcome of the call",
     },
@@ -538,7 +535,6 @@ NOTES: dict[Language, dict[str, str]] = {
         "owner_needed": "案件必须有负责人",
         "cannot_clear": "此项不能在表格中撤销",
         "method_fixed": "退款申请已提交，退款方式不能再改",
-        "read_only": "此视图只读",
         "left_view": "此行已移出视图，修改未保存",
         "waiting": "等待填写回访结果",
     },

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.case import Case, Language
@@ -31,7 +31,6 @@ from chalicelib.domain.policies import Policies
 from chalicelib.domain.sheet_views import (
     CASE_ID,
     EDITED_BY,
-    NOTE,
     ROW_KEY,
     VERSION,
     VIEWS,
@@ -47,6 +46,7 @@ from chalicelib.domain.sheet_views import (
 )
 from chalicelib.domain.staff import StaffMember
 from chalicelib.services.ports import WriteConflict
+from chalicelib.services.recipients import Recipients
 from chalicelib.services.staff_desk import (
     CaseNotFound,
     DeskStore,
@@ -57,6 +57,7 @@ from chalicelib.services.staff_desk import (
 from chalicelib.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 # -- what the sheet holds -------------------------------------------------------------------
@@ -134,6 +135,11 @@ class MirrorEntry:
     version: int
     note: str = ""
     held: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """The editable cells as the row shows them: as written, or as typed and kept."""
+        return {**self.cells, **self.held}
 
     def as_dict(self) -> dict[str, Any]:
         return {"cells": self.cells, "version": self.version, "note": self.note,
@@ -217,9 +223,7 @@ class ParsedTab:
     @property
     def laid_out(self) -> bool:
         """The tab exists and every column is where a header names it."""
-        needed = {column.key for column in self.view.columns} | {NOTE, CASE_ID, ROW_KEY,
-                                                                  VERSION, EDITED_BY}
-        return self.grid is not None and needed <= self.columns.keys()
+        return self.grid is not None and set(self.view.keys) <= self.columns.keys()
 
     def by_row_id(self) -> dict[str, list[SheetRow]]:
         """The rows by row id (a copied row shows up twice), worked out once."""
@@ -319,7 +323,8 @@ class SheetDesk:
     now: datetime
     base_url: str
     units: UnitLookup | None = None
-    _staff: list[StaffMember] | None = None
+    _people: Recipients | None = None
+    _rows: dict[tuple[str, int], dict[str, Row]] = field(default_factory=dict)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -331,9 +336,17 @@ class SheetDesk:
 
     @property
     def staff(self) -> list[StaffMember]:
-        if self._staff is None:
-            self._staff = [member for member in self.store.list_staff() if member.active]
-        return self._staff
+        """The active staff, read once."""
+        if self._people is None:
+            self._people = Recipients(self.store, self.settings)
+        return self._people.members
+
+    def rows_of(self, case: Case) -> dict[str, Row]:
+        """The case's rows in every view (worked out once per case version)."""
+        key = (case.case_id, case.version)
+        if key not in self._rows:
+            self._rows[key] = rows_for(case, self.now, self.zone)
+        return self._rows[key]
 
     def editor(self, email: str) -> StaffMember | None:
         email = email.strip().lower()
@@ -362,10 +375,15 @@ def _when_text(desk: SheetDesk) -> str:
     return f"{desk.now.astimezone(desk.zone):%m-%d %H:%M}"
 
 
+def _not_saved(desk: SheetDesk, language: Language, reason: str,
+               case: Case | None = None) -> RowOutcome:
+    """Refused: the note says when and why; ``case``: what an earlier step did change."""
+    note = note_text(language, "not_saved", at=_when_text(desk), reason=reason)
+    return RowOutcome("refused", note, case=case)
+
+
 def _refusal(desk: SheetDesk, language: Language, key: str, **values: str) -> RowOutcome:
-    reason = note_text(language, key, **values)
-    return RowOutcome("refused", note_text(language, "not_saved", at=_when_text(desk),
-                                           reason=reason))
+    return _not_saved(desk, language, note_text(language, key, **values))
 
 
 def _reason(error: ActionRefused) -> str:
@@ -379,15 +397,12 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
     (nothing changed, or waiting for another column)."""
     view = row.view
     language = desk.language
-    if case is None:
+    if case is None or entry is None:
+        # No case, or a row the store has no record of writing (its record was lost, or it
+        # was copied): nothing in it can be told apart from an edit; it is written afresh.
         return RowOutcome("unchanged")
-    rows = rows_for(case, desk.now, desk.zone)
-    current = rows.get(row.row_id)
-    if entry is None:
-        # A row the store has no record of writing (its record was lost, or it was copied):
-        # nothing in it can be told apart from an edit, so it is written afresh, not read.
-        return RowOutcome("unchanged")
-    base = {**entry.cells, **entry.held}
+    current = desk.rows_of(case).get(row.row_id)
+    base = entry.shown
     now_cells = current.cells if current else {}
     edited = {
         column.key: row.cells.get(column.key, "")
@@ -418,14 +433,13 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
             headers = ", ".join(view.column(key).header(language) for key in meanwhile)
             shown = ", ".join(now_cells.get(key, "") or "—" for key in meanwhile)
             return _refusal(desk, language, "conflict", columns=headers, now=shown)
+    assert view.edits is not None  # a view with an editable column says what edits do
     try:
         actions = view.edits(case, current.key, edited, row.cells)
     except EditPending:
-        held = {key: value for key, value in row.cells.items()
-                if key in edited or (key in base and value)}
-        return RowOutcome("pending", note_text(language, "waiting"),
-                          held={k: v for k, v in held.items()
-                                if view.column(k).typed_input})
+        held = {column.key: row.cells[column.key] for column in view.editable
+                if column.typed_input and row.cells.get(column.key)}
+        return RowOutcome("pending", note_text(language, "waiting"), held=held)
     except EditRefused as refused:
         return _refusal(desk, language, refused.note, **refused.values)
     return _apply(desk, case, actions, editor, language)
@@ -442,19 +456,13 @@ def _apply(desk: SheetDesk, case: Case, actions: list[SheetAction], editor: Staf
                 now=desk.now, base_url=desk.base_url, settings=desk.settings, units=desk.units,
             )
         except ActionRefused as refused:
-            outcome = RowOutcome("refused", note_text(
-                language, "not_saved", at=_when_text(desk), reason=_reason(refused)))
-            outcome.case = done
-            return outcome
+            return _not_saved(desk, language, _reason(refused), done)
         except StaleVersion as stale:
-            outcome = _refusal(desk, language, "conflict", columns="—",
-                               now=f"v{stale.current.version}")
-            outcome.case = done
-            return outcome
+            conflict = note_text(language, "conflict", columns="—",
+                                 now=f"v{stale.current.version}")
+            return _not_saved(desk, language, conflict, done)
         except (CaseNotFound, WriteConflict):
-            outcome = RowOutcome("refused", "")
-            outcome.case = done
-            return outcome
+            return RowOutcome("refused", "", case=done)
     return RowOutcome("applied", case=done)
 
 
@@ -471,49 +479,41 @@ class _Plan:
     def tab_write(self, view: View) -> TabWrite:
         return self.writes.setdefault(view.name, TabWrite(view.name))
 
-    def values(self, view: View, row: Row, note: str, held: Mapping[str, str]) -> list[str]:
-        """The row's values laid out as the tab's header has them."""
+    def values(self, view: View, row: Row, entry: MirrorEntry | None) -> list[str]:
+        """The row's values laid out as the tab's header has them, with its note and any
+        typed input kept (``entry``)."""
         tab = self.tabs[view.name]
-        width = max(tab.columns.values(), default=-1) + 1
-        values = [""] * width
-        ordered = view.row_values(row, note, held)
-        keys = [column.key for column in view.columns] + [NOTE, CASE_ID, ROW_KEY, VERSION,
-                                                          EDITED_BY]
-        for key, value in zip(keys, ordered, strict=True):
+        values = [""] * (max(tab.columns.values(), default=-1) + 1)
+        cells = view.row_cells(row, entry.note if entry else "", entry.held if entry else None)
+        for key, value in cells.items():
             values[tab.columns[key]] = value
         return values
 
-    def put_case(self, case_id: str, desired: Mapping[str, Row],
-                 notes: Mapping[str, MirrorEntry], report: SyncReport) -> None:
-        """Make the sheet show exactly ``desired`` for this case (rows by row id)."""
+    def put_case(self, case_id: str, rows: _CaseRows, report: SyncReport) -> None:
+        """Make the sheet show exactly the case's desired rows (found by row id)."""
         for view in VIEWS:
             tab = self.tabs[view.name]
-            mine = {rid: list(rows) for rid, rows in tab.of_case(case_id).items()}
+            mine = {rid: list(found) for rid, found in tab.of_case(case_id).items()}
             write = self.tab_write(view)
-            for row_id, row in desired.items():
+            for row_id, row in rows.desired.items():
                 if row.view != view.name:
                     continue
-                entry = notes.get(row_id)
-                note = entry.note if entry and entry.version == row.version else ""
-                held = entry.held if entry and entry.version == row.version else {}
-                values = self.values(view, row, note, held)
+                values = self.values(view, row, rows.entries.get(row_id))
                 there = mine.pop(row_id, [])
-                if there:
-                    first, *extra = there
-                    current = self.tabs[view.name].grid
-                    assert current is not None
-                    old = current.rows.get(first.number, [])
-                    if _padded(old, len(values)) != values:
-                        write.updates[first.number] = values
-                        report.rows_written += 1
-                    write.deletes += [r.number for r in extra]
-                    report.rows_removed += len(extra)
-                else:
+                if not there:
                     write.appends.append(values)
                     report.rows_added += 1
-            for rows in mine.values():
-                write.deletes += [r.number for r in rows]
-                report.rows_removed += len(rows)
+                    continue
+                first, *extra = there
+                assert tab.grid is not None
+                if _padded(tab.grid.rows.get(first.number, []), len(values)) != values:
+                    write.updates[first.number] = values
+                    report.rows_written += 1
+                write.deletes += [r.number for r in extra]
+                report.rows_removed += len(extra)
+            for found in mine.values():
+                write.deletes += [r.number for r in found]
+                report.rows_removed += len(found)
 
     def writes_to_send(self) -> list[TabWrite]:
         return [write for write in self.writes.values() if not write.empty]
@@ -523,10 +523,20 @@ def _padded(values: list[str], width: int) -> list[str]:
     return (values + [""] * width)[:width]
 
 
-def _entries_for(desired: Mapping[str, Row], old: Mapping[str, MirrorEntry],
-                 outcomes: Mapping[str, RowOutcome]) -> dict[str, MirrorEntry]:
-    """The mirror after writing ``desired``: a note stays while the case is at the version
-    it was written for; typed input waiting for another column stays too."""
+@dataclass(frozen=True)
+class _CaseRows:
+    """A case's rows as they should read (``desired``), and the mirror once written."""
+
+    desired: dict[str, Row]
+    entries: dict[str, MirrorEntry]
+
+
+def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry],
+               outcomes: Mapping[str, RowOutcome]) -> _CaseRows:
+    """The rows of a case (none if it is gone) and its mirror after writing them: a note
+    stays while the case is at the version it was written for; typed input waiting for
+    another column stays too; a refusal or a wait just found sets them."""
+    desired = desk.rows_of(case) if case is not None else {}
     entries = {}
     for row_id, row in desired.items():
         view = VIEWS_BY_NAME[row.view]
@@ -539,23 +549,32 @@ def _entries_for(desired: Mapping[str, Row], old: Mapping[str, MirrorEntry],
         elif previous is not None and previous.version == row.version:
             note, held = previous.note, previous.held
         entries[row_id] = MirrorEntry(cells=cells, version=row.version, note=note, held=held)
-    return entries
+    return _CaseRows(desired, entries)
+
+
+def _reach(desk: SheetDesk, report: SyncReport, what: str, call: Callable[[], T]) -> T | None:
+    """One call to the sheet, counted; None when it cannot be reached (logged, marked on
+    the report): nothing is lost, the rows stay dirty and the reconcile takes edits in."""
+    before = desk.backend.requests
+    try:
+        return call()
+    except SheetUnavailable as error:
+        logger.warning("sheet unavailable (%s): %s", what, error)
+        report.unavailable = True
+        return None
+    finally:
+        report.requests += desk.backend.requests - before
 
 
 def _send(desk: SheetDesk, plan: _Plan, report: SyncReport) -> bool:
     writes = plan.writes_to_send()
-    if not writes:
+
+    def write() -> bool:
+        if writes:
+            desk.backend.write(writes)
         return True
-    before = desk.backend.requests
-    try:
-        desk.backend.write(writes)
-    except SheetUnavailable as error:
-        logger.warning("sheet unavailable, rows kept for the next sync: %s", error)
-        report.unavailable = True
-        return False
-    finally:
-        report.requests += desk.backend.requests - before
-    return True
+
+    return _reach(desk, report, "writing rows", write) is not None
 
 
 def _layouts(desk: SheetDesk, plan: _Plan) -> bool:
@@ -573,45 +592,32 @@ def _layouts(desk: SheetDesk, plan: _Plan) -> bool:
     return laid_out
 
 
-def sync(desk: SheetDesk, *, limit: int = 2000,
-         tabs: dict[str, ParsedTab] | None = None, also: Iterable[str] = ()) -> SyncReport:
+def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | None = None,
+         also: Iterable[str] = (), report: SyncReport | None = None) -> SyncReport:
     """Write every dirty case's rows (and ``also`` these cases'), taking in first any edit
     typed in those rows that has not reached the store yet."""
-    report = SyncReport()
+    report = report or SyncReport()
     dirty = {mirror.case_id: mirror for mirror in desk.store.dirty_sheet_mirrors(desk.now, limit)}
     extra = [case_id for case_id in also if case_id not in dirty]
     if extra:
-        dirty.update(desk.store.sheet_mirrors(extra))
-        for case_id in extra:
-            dirty.setdefault(case_id, Mirror(case_id, {}))
+        found = desk.store.sheet_mirrors(extra)
+        dirty.update({case_id: found.get(case_id) or Mirror(case_id, {}) for case_id in extra})
     report.dirty = len(dirty)
     if not dirty:
         return report
-    before = desk.backend.requests
     if tabs is None:
-        try:
-            tabs = desk.read_all()
-        except SheetUnavailable as error:
-            logger.warning("sheet unavailable, rows kept for the next sync: %s", error)
-            report.unavailable = True
+        tabs = _reach(desk, report, "reading the views", desk.read_all)
+        if tabs is None:
             return report
-        finally:
-            report.requests += desk.backend.requests - before
     plan = _Plan(dict(tabs))
     laid_out = _layouts(desk, plan)
     cases = desk.store.get_cases(dirty)
     outcomes = _take_edits_in(desk, plan, dirty, cases, report)
-    for case_id, fresh in outcomes.items():
-        for outcome in fresh.values():
-            if outcome.case is not None:
-                cases[case_id] = outcome.case
-    desired_by_case: dict[str, dict[str, Row]] = {}
-    for case_id, mirror in dirty.items():
-        case = cases.get(case_id)
-        desired = rows_for(case, desk.now, desk.zone) if case is not None else {}
-        desired_by_case[case_id] = desired
-        entries = _entries_for(desired, mirror.entries, outcomes.get(case_id, {}))
-        plan.put_case(case_id, desired, entries, report)
+    rows = {case_id: _case_rows(desk, cases.get(case_id), mirror.entries,
+                                outcomes.get(case_id, {}))
+            for case_id, mirror in dirty.items()}
+    for case_id, case_rows in rows.items():
+        plan.put_case(case_id, case_rows, report)
     if not _send(desk, plan, report):
         return report
     if laid_out:  # the other cases' rows are written again by the next sync
@@ -619,22 +625,20 @@ def sync(desk: SheetDesk, *, limit: int = 2000,
             [c for c in desk.store.mirrored_case_ids() if c not in dirty], desk.now)
     for case_id, mirror in dirty.items():
         case = cases.get(case_id)
-        desired = desired_by_case[case_id]
-        entries = _entries_for(desired, mirror.entries, outcomes.get(case_id, {}))
         next_at = next_change_at(case, desk.now) if case is not None else None
         settled = not any(o.status == "applied" for o in outcomes.get(case_id, {}).values())
-        if not desk.store.save_sheet_mirror(mirror, entries, settled, next_at):
+        if not desk.store.save_sheet_mirror(mirror, rows[case_id].entries, settled, next_at):
             # Someone else wrote this case's mirror meanwhile: write the rows again next time.
             desk.store.mark_sheet_dirty([case_id], desk.now)
     return report
 
 
 def _take_edits_in(desk: SheetDesk, plan: _Plan, mirrors: Mapping[str, Mirror],
-                   cases: Mapping[str, Case], report: SyncReport,
+                   cases: dict[str, Case], report: SyncReport,
                    editor: str = "") -> dict[str, dict[str, RowOutcome]]:
     """Take in the edits found in the rows of these cases; outcomes by case and row id.
-    Who edited a row is in its "edited by" cell (the Apps Script writes it), else ``editor``.
-    """
+    ``cases`` is kept up to date with what the edits changed. Who edited a row is in its
+    "edited by" cell (the Apps Script writes it), else ``editor``."""
     outcomes: dict[str, dict[str, RowOutcome]] = {}
     for view in VIEWS:
         if not view.editable:
@@ -643,17 +647,14 @@ def _take_edits_in(desk: SheetDesk, plan: _Plan, mirrors: Mapping[str, Mirror],
             mirror = mirrors.get(row.case_id)
             if mirror is None:
                 continue
-            entry = mirror.entries.get(row.row_id)
-            case = cases.get(row.case_id)
-            latest = outcomes.get(row.case_id, {})
-            for earlier in latest.values():
-                if earlier.case is not None:
-                    case = earlier.case
             who = row.cells.get(EDITED_BY, "") or editor
-            outcome = take_row_edit(desk, row, entry, case, who)
+            outcome = take_row_edit(desk, row, mirror.entries.get(row.row_id),
+                                    cases.get(row.case_id), who)
             if outcome.status == "unchanged":
                 continue
             outcomes.setdefault(row.case_id, {})[row.row_id] = outcome
+            if outcome.case is not None:
+                cases[row.case_id] = outcome.case
             if outcome.status == "applied":
                 report.edits_applied += 1
             elif outcome.status == "pending":
@@ -668,39 +669,28 @@ def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
     """Read every view once, take in the edits no webhook brought, put back rows staff
     deleted, and write what is dirty: the scheduled safety net behind the webhook."""
     report = SyncReport()
-    before = desk.backend.requests
-    try:
-        tabs = desk.read_all()
-    except SheetUnavailable as error:
-        logger.warning("sheet unavailable for the reconcile: %s", error)
-        report.unavailable = True
+    tabs = _reach(desk, report, "reading the views", desk.read_all)
+    if tabs is None:
         return report
-    finally:
-        report.requests += desk.backend.requests - before
     in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
-    mirrored = set(desk.store.mirrored_case_ids())
-    mirrors = desk.store.sheet_mirrors(in_sheet | mirrored)
+    mirrors = desk.store.sheet_mirrors(in_sheet | set(desk.store.mirrored_case_ids()))
     suspects = set()
-    found_by_tab = {name: tab.by_row_id() for name, tab in tabs.items()}
-    for name, tab in tabs.items():
-        found = found_by_tab[name]
-        for row_id, rows in found.items():
+    for tab in tabs.values():
+        for row_id, rows in tab.by_row_id().items():
             mirror = mirrors.get(rows[0].case_id)
             entry = mirror.entries.get(row_id) if mirror else None
             if entry is None or len(rows) > 1:
                 suspects.add(rows[0].case_id)  # a row the store did not write, or a copy
                 continue
-            if any(rows[0].cells.get(c.key, "") != {**entry.cells, **entry.held}.get(c.key, "")
+            shown = entry.shown
+            if any(rows[0].cells.get(c.key, "") != shown.get(c.key, "")
                    for c in tab.view.editable):
                 suspects.add(rows[0].case_id)  # an edit
     for case_id, mirror in mirrors.items():
         for row_id in mirror.entries:
-            view_name = row_id.split("|", 1)[0]
-            if row_id not in found_by_tab[view_name]:
+            if row_id not in tabs[row_id.split("|", 1)[0]].by_row_id():
                 suspects.add(case_id)  # a row staff deleted: written again
-    result = sync(desk, limit=limit, tabs=tabs, also=sorted(suspects))
-    result.requests += report.requests
-    return result
+    return sync(desk, limit=limit, tabs=tabs, also=sorted(suspects), report=report)
 
 
 def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
@@ -711,65 +701,42 @@ def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
     view = VIEWS_BY_NAME.get(title)
     if view is None or not numbers:
         return report
-    before = desk.backend.requests
-    try:
-        grid = desk.backend.read_rows(title, sorted(set(numbers)))
-    except SheetUnavailable as error:
-        logger.warning("sheet unavailable for an edit (the reconcile will take it): %s", error)
-        report.unavailable = True
+    grid = _reach(desk, report, "reading edited rows (the reconcile will take them)",
+                  lambda: desk.backend.read_rows(title, sorted(set(numbers))))
+    if grid is None:
         return report
-    finally:
-        report.requests += desk.backend.requests - before
     edited = parse_tab(view, grid)
-    if not edited.laid_out:
-        return report
-    # The rows of these cases in every tab as they are now, to write the outcome back.
     case_ids = {row.case_id for row in edited.rows if row.case_id}
-    if not case_ids:
+    if not edited.laid_out or not case_ids:
         return report
-    mirrors = desk.store.sheet_mirrors(case_ids)
-    for case_id in case_ids:
-        mirrors.setdefault(case_id, Mirror(case_id, {}))
+    found = desk.store.sheet_mirrors(case_ids)
+    mirrors = {case_id: found.get(case_id) or Mirror(case_id, {}) for case_id in case_ids}
     cases = desk.store.get_cases(case_ids)
     tabs = {v.name: parse_tab(v, None) for v in VIEWS}
     tabs[view.name] = edited
     plan = _Plan(tabs)
     outcomes = _take_edits_in(desk, plan, mirrors, cases, report, editor)
-    # Write back only the edited rows of this tab: the other tabs follow at the next sync
-    # (the case changes marked them dirty).
+    rows = {case_id: _case_rows(desk, cases.get(case_id), mirrors[case_id].entries, taken)
+            for case_id, taken in outcomes.items()}
+    # Only the edited rows of this tab are written back: the other tabs follow at the next
+    # sync (the case changes marked them dirty).
     write = plan.tab_write(view)
     for row in edited.rows:
-        case = cases.get(row.case_id)
-        outcome = outcomes.get(row.case_id, {}).get(row.row_id)
-        if outcome is not None and outcome.case is not None:
-            case = outcome.case
-        if case is None or outcome is None or outcome.status == "unchanged":
+        if row.row_id not in outcomes.get(row.case_id, {}):
             continue
-        desired = rows_for(case, desk.now, desk.zone)
-        mirror = mirrors[row.case_id]
-        entries = _entries_for(desired, mirror.entries, outcomes.get(row.case_id, {}))
-        target = desired.get(row.row_id)
+        case_rows = rows[row.case_id]
+        target = case_rows.desired.get(row.row_id)
         if target is None:
             write.deletes.append(row.number)
             continue
-        entry = entries[row.row_id]
-        write.updates[row.number] = plan.values(view, target, entry.note, entry.held)
+        write.updates[row.number] = plan.values(view, target, case_rows.entries[row.row_id])
         report.rows_written += 1
     if _send(desk, plan, report):
-        for case_id in case_ids:
+        for case_id, taken in outcomes.items():
             mirror = mirrors[case_id]
-            case = cases.get(case_id)
-            for outcome in outcomes.get(case_id, {}).values():
-                if outcome.case is not None:
-                    case = outcome.case
-            if case is None:
-                continue
-            desired = rows_for(case, desk.now, desk.zone)
             entries = dict(mirror.entries)
-            fresh = _entries_for(desired, mirror.entries, outcomes.get(case_id, {}))
-            for row_id in outcomes.get(case_id, {}):
-                if row_id in fresh:
-                    entries[row_id] = fresh[row_id]
+            entries.update({row_id: entry for row_id, entry in rows[case_id].entries.items()
+                            if row_id in taken})
             if not desk.store.save_sheet_mirror(mirror, entries, False, None):
                 desk.store.mark_sheet_dirty([case_id], desk.now)
     return report
@@ -782,49 +749,35 @@ def rebuild(desk: SheetDesk, case_ids: Sequence[str],
             progress: Callable[[int], object] | None = None, batch: int = 500) -> SyncReport:
     """Lay every tab out afresh (header, dropdowns, protections, highlighting), empty it, and
     write the rows of these cases, ``batch`` cases per write."""
-    total = SyncReport()
+    report = SyncReport()
     tabs = {view.name: parse_tab(view, None) for view in VIEWS}
     plan = _Plan(tabs)
     for view in VIEWS:
         layout = desk.layout(view, clear=True)
         plan.tab_write(view).layout = layout
         tabs[view.name] = parse_tab(view, TabGrid(view.name, layout.headers, {}))
-    if not _send(desk, plan, total):
+    if not _send(desk, plan, report):
         raise SheetUnavailable("the sheet could not be laid out")
     desk.store.mark_sheet_dirty(desk.store.mirrored_case_ids(), desk.now)
-    forget = {case_id: Mirror(case_id, {}) for case_id in case_ids}
     for start in range(0, len(case_ids), batch):
         chunk = case_ids[start:start + batch]
         cases = desk.store.get_cases(chunk)
         plan = _Plan(dict(tabs))
-        report = SyncReport()
-        for case_id in chunk:
-            case = cases.get(case_id)
-            desired = rows_for(case, desk.now, desk.zone) if case else {}
-            plan.put_case(case_id, desired, {}, report)
+        rows = {case_id: _case_rows(desk, cases.get(case_id), {}, {}) for case_id in chunk}
+        for case_id, case_rows in rows.items():
+            plan.put_case(case_id, case_rows, report)
         if not _send(desk, plan, report):
             raise SheetUnavailable("the sheet stopped answering during the rebuild")
-        _merge(total, report)
         mirrors = desk.store.sheet_mirrors(chunk)
-        for case_id in chunk:
+        for case_id, case_rows in rows.items():
             case = cases.get(case_id)
-            desired = rows_for(case, desk.now, desk.zone) if case else {}
-            mirror = mirrors.get(case_id, forget[case_id])
             desk.store.save_sheet_mirror(
-                mirror, _entries_for(desired, {}, {}), True,
+                mirrors.get(case_id) or Mirror(case_id, {}), case_rows.entries, True,
                 next_change_at(case, desk.now) if case else None)
         if progress is not None:
             progress(len(chunk))
     # Anything that changed during the rebuild is written by the next sync.
-    total.notes.append(f"{len(case_ids)} cases")
-    return total
-
-
-def _merge(total: SyncReport, report: SyncReport) -> None:
-    total.rows_added += report.rows_added
-    total.rows_written += report.rows_written
-    total.rows_removed += report.rows_removed
-    total.requests += report.requests
+    return report
 
 
 @dataclass(frozen=True)
