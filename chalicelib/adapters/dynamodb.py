@@ -1119,6 +1119,8 @@ class DynamoCaseStore(OnTheTable):
                         "ExpressionAttributeValues": {
                             ":version": {"N": str(due.snapshot.version)}
                         },
+                        # The case as it is now comes back with the refusal: no second read.
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 }
             )
@@ -1126,12 +1128,15 @@ class DynamoCaseStore(OnTheTable):
         try:
             self._transact(items)
         except self.client.exceptions.TransactionCanceledException as cancelled:
-            codes = [r.get("Code") for r in cancelled.response.get("CancellationReasons", [])]
+            reasons = cancelled.response.get("CancellationReasons", [])
+            codes = [r.get("Code") for r in reasons]
             timer_refused = bool(codes) and codes[0] == "ConditionalCheckFailed"
             case_moved = len(codes) > 1 and codes[1] == "ConditionalCheckFailed"
             if due.snapshot is not None and case_moved and not timer_refused:
+                found = reasons[1].get("Item")
                 raise StaleSnapshot(f"case {due.case_id} is past version "
-                                    f"{due.snapshot.version}") from None
+                                    f"{due.snapshot.version}",
+                                    _case_from(found) if found else None) from None
             return False
         return True
 

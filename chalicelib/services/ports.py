@@ -100,7 +100,12 @@ class StaleCase(Exception):
 
 class StaleSnapshot(Exception):
     """The copy of the case a timer carries is out of date: the case changed since the
-    timer was written. Nothing was written; fire it again with the case as it is now."""
+    timer was written. Nothing was written; fire it again with the case as it is now:
+    ``case``, as the refused write found it (None: the case is gone)."""
+
+    def __init__(self, message: str, case: Case | None = None) -> None:
+        super().__init__(message)
+        self.case = case
 
 
 @dataclass(frozen=True)

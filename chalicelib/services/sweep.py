@@ -201,17 +201,21 @@ def sweep_due_timers(
         page, after = store.due_timers(now, page_size, after)
         for due in page:
             report.due += 1
+            case: Case | None = None
+            fresh = False
             if due.snapshot is not None:
                 try:
                     if _fire_due(store, due, due.snapshot, recipients, settings, policies,
                                  now, report):
                         continue
-                except StaleSnapshot:
+                except StaleSnapshot as stale:
                     report.stale_snapshots += 1
+                    case, fresh = stale.case, True  # the refusal brought the case back
             # No copy of the case, one that will not do, or one out of date: the case as
             # it is now, and no version check (the timer's own condition still holds).
             report.cases_read += 1
-            case = store.get_case(due.case_id)
+            if not fresh:
+                case = store.get_case(due.case_id)
             _fire_due(store, replace(due, snapshot=None), case, recipients, settings,
                       policies, now, report)
         if after is None:
