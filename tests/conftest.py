@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,28 @@ def client(aws: Path) -> Iterator[object]:
 
     with Client(app, stage_name="local") as test_client:
         yield test_client
+
+
+SHEETS_SECRET = "webhook-secret-for-tests"
+
+
+@pytest.fixture
+def google(aws: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    """moto outside, the fake Google inside: gspread's calls never leave the process."""
+    import json
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters import google_sheets
+    from tests.fakes.google_sheets import FakeGoogleSheets
+
+    waits: list[float] = []
+    monkeypatch.setattr(google_sheets, "pause", waits.append)  # retries wait no real time
+    with FakeGoogleSheets() as fake:
+        sheet_id = fake.create_spreadsheet("Service desk")
+        monkeypatch.setenv("SERVICE_DESK_GOOGLE_SERVICE_ACCOUNT",
+                           json.dumps(fake.service_account_info()))
+        monkeypatch.setenv("SERVICE_DESK_SHEET_ID", sheet_id)
+        monkeypatch.setenv("SERVICE_DESK_SHEETS_WEBHOOK_SECRET", SHEETS_SECRET)
+        bootstrap.reset()
+        yield fake, sheet_id
+        bootstrap.reset()

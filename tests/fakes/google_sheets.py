@@ -1738,6 +1738,11 @@ class FakeGoogleSheets:
         with self._lock:
             self._faults.append(_Fault(n, status, _expand_kinds(kinds), apply, message))
 
+    def clear_faults(self) -> None:
+        """Forget the failures ``fail_next`` still had queued (the storm blows over)."""
+        with self._lock:
+            self._faults.clear()
+
     def set_down(
         self, down: bool = True, status: int = 503, kinds: Iterable[str] | str | None = None
     ) -> None:

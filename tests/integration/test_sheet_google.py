@@ -5,39 +5,18 @@ edits taken back through the webhook and the reconcile."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from chalicelib import bootstrap
 from chalicelib.adapters import google_sheets
 from chalicelib.domain.sheet_views import VIEWS_BY_NAME
 from chalicelib.domain.staff import Role
 from chalicelib.services import sheets, staff_desk
+from tests.conftest import SHEETS_SECRET as SECRET
 from tests.fakes.google_sheets import FakeGoogleSheets
 from tests.integration.test_sheet_workbook import signed
 from tests.integration.test_staff_api import act, report
-
-SECRET = "webhook-secret-for-tests"
-
-
-@pytest.fixture
-def google(aws: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeGoogleSheets, str]]:
-    """moto outside, the fake Google inside: gspread's calls never leave the process."""
-    waits: list[float] = []
-    monkeypatch.setattr(google_sheets, "pause", waits.append)
-    with FakeGoogleSheets() as fake:
-        sheet_id = fake.create_spreadsheet("Service desk")
-        monkeypatch.setenv("SERVICE_DESK_GOOGLE_SERVICE_ACCOUNT",
-                           json.dumps(fake.service_account_info()))
-        monkeypatch.setenv("SERVICE_DESK_SHEET_ID", sheet_id)
-        monkeypatch.setenv("SERVICE_DESK_SHEETS_WEBHOOK_SECRET", SECRET)
-        bootstrap.reset()
-        yield fake, sheet_id
-        bootstrap.reset()
 
 
 def add(staff_id: str, role: Role, email: str) -> str:
