@@ -37,6 +37,8 @@ app.log.setLevel(logging.INFO)
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 NO_STORE = {"Cache-Control": "no-store"}
+# A customer's private page: never cached, and its link never sent on as a referrer.
+PRIVATE_PAGE = {**NO_STORE, "Referrer-Policy": "no-referrer"}
 
 
 def _request() -> Request:
@@ -155,6 +157,18 @@ def _no_such_case_page(request: Request) -> Response:
     text = pages.UI[language]["not_found_text"]
     page = pages.message_page(language, "not_found", text, home=_home(request))
     return _html(404, page, NO_STORE)
+
+
+def _case_behind(token: str) -> tuple[Case, Language] | Response:
+    """The case a customer's private link leads to, and the language of its page; or the
+    no-such-case page (404)."""
+    from chalicelib import bootstrap
+
+    request = _request()
+    case = bootstrap.case_store().find_case_by_token(token) if len(token) <= 100 else None
+    if case is None:
+        return _no_such_case_page(request)
+    return case, _page_language(request, fallback=case.language)
 
 
 def _posted_page_form() -> dict[str, str] | Response:
@@ -290,7 +304,7 @@ def case_status_page(token: str) -> Response:
         photos_api_url=f"{_base_url(request)}/api/status/{token}/photos",
     )
     # no-referrer: neither S3 (the photo form and links) nor anyone else learns the link.
-    return _html(200, page, {**NO_STORE, "Referrer-Policy": "no-referrer"})
+    return _html(200, page, PRIVATE_PAGE)
 
 
 @app.route("/status/{token}/satisfaction", methods=["GET"])
@@ -318,11 +332,11 @@ def _satisfaction(token: str, posted: dict[str, str] | None) -> Response:
 
     request = _request()
     store = bootstrap.case_store()
-    case = store.find_case_by_token(token) if len(token) <= 100 else None
-    if case is None:
-        return _no_such_case_page(request)
-    language = _page_language(request, fallback=case.language)
-    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    found = _case_behind(token)
+    if isinstance(found, Response):
+        return found
+    case, language = found
+    headers = PRIVATE_PAGE
     if not rating_open(case):
         page = pages.satisfaction_page(language, case_number=case.case_number, state="not_now")
         return _html(409 if posted is not None else 200, page, headers)
@@ -379,11 +393,11 @@ def _sign(token: str, posted: dict[str, str] | None) -> Response:
 
     request = _request()
     store = bootstrap.case_store()
-    case = store.find_case_by_token(token) if len(token) <= 100 else None
-    if case is None:
-        return _no_such_case_page(request)
-    language = _page_language(request, fallback=case.language)
-    headers = {**NO_STORE, "Referrer-Policy": "no-referrer"}
+    found = _case_behind(token)
+    if isinstance(found, Response):
+        return found
+    case, language = found
+    headers = PRIVATE_PAGE
     number = case.case_number
     what = what_to_sign(case)
     if posted is not None and what is not None:

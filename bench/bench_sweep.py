@@ -670,11 +670,13 @@ def measure_sweep_reads(report: Report, timers: int, due: int, fixture: Fixture,
     ):
         print(f"  {label:36}{a:>12}{b:>12}")
     index = many.by_read.get("Query due", 0)
-    cases = many.by_read.get("GetItem table", 0)
+    fetched = many.by_read.get("GetItem table", 0)
+    returned = many.by_read.get("TransactWriteItems ALL_OLD", 0)
+    cases = fetched + returned
     other = many.items_read - index - cases
     print(f"  the sweep's {many.items_read} items: {index} due-index entries (each with its "
-          f"case's copy) + {cases} cases (GetItem, strongly consistent: {many.stale} stale "
-          f"copies, {many.cases_read - many.stale} other reads) = "
+          f"case's copy) + {cases} cases ({returned} returned by the {many.stale} refused "
+          f"firings of stale copies, {fetched} read by GetItem) = "
           f"{(index + cases) / due:.2f} per due timer, + {other} per sweep (the staff list, "
           f"for the notices' recipients)")
     print(f"  not reads, but per firing: {many.condition_checks} ConditionChecks of the case "
