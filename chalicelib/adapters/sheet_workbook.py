@@ -21,7 +21,7 @@ from typing import Any
 from openpyxl import Workbook, load_workbook
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill, Protection
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -187,7 +187,5 @@ def _editable_columns(sheet: Worksheet) -> set[int]:
     columns = set()
     for letter, dimension in sheet.column_dimensions.items():
         if dimension.protection is not None and not dimension.protection.locked:
-            from openpyxl.utils import column_index_from_string
-
             columns.add(column_index_from_string(letter))
     return columns
