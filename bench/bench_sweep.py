@@ -687,7 +687,7 @@ def measure_sweep_reads(report: Report, timers: int, due: int, fixture: Fixture,
                  ratio_due <= TARGET_READ_RATIO)
     report.add("items read per due timer, staff list left out",
                f"({index} + {cases}) / {due} = {(index + cases) / due:.2f}")
-    report.add("stale copies (fired from the case read afresh)",
+    report.add("stale copies (fired from the case the refused firing returned)",
                f"{many.stale} of {due} (--stale {stale})")
     report.add("items read: sweep / full Scan",
                f"{many.items_read:,} / {many.table_items:,} = {ratio_scan:.5f}")
