@@ -122,6 +122,8 @@ class Context:
     unit: Unit | None = None
     # The staff by id (their names), for actions that name a colleague (a technician).
     staff_names: Mapping[str, str] = field(default_factory=dict)
+    # The staff's roles by id: a colleague named as the technician must be one.
+    staff_roles: Mapping[str, Role] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,10 @@ class Action:
     # What the action reads beyond the case, for the caller to look up: the registered
     # unit ("unit"), the staff's names ("staff").
     reads: frozenset[Literal["unit", "staff"]] = frozenset()
+    # Who, among those whose role may take the action, may not take it on this case now
+    # (the dispatched technician's steps, an approval already given): None, or why not.
+    # Offered actions leave the action out for that person; taking it anyway is a 403.
+    not_for: Callable[[Case, StaffMember], str | None] | None = None
 
     def statuses_of(self, kind: CaseKind) -> frozenset[CaseStatus]:
         """The statuses in which this action is possible on a case of this kind."""

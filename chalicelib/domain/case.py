@@ -304,27 +304,11 @@ class Case(BaseModel):
 
     @property
     def next_due_at(self) -> datetime | None:
-        """The earliest promise still to keep on this open case, if any."""
-        if not self.is_open:
-            return None
-        due = []
-        if self.refund and self.refund.state == "to_request":
-            due.append(self.refund.request_due_at)
-        if self.refund and self.refund.state == "requested" and self.refund.post_due_at:
-            due.append(self.refund.post_due_at)
-        if self.photos_due_at and self.status is CaseStatus.AWAITING_PHOTOS:
-            due.append(self.photos_due_at)
-        if self.reship and self.reship.state == "to_ship":
-            due.append(self.reship.due_at)
-        if self.tracking_check_due_at and self.status is CaseStatus.WATCHING_TRACKING:
-            due.append(self.tracking_check_due_at)
-        if self.first_reply_due_at and self.first_replied_at is None:
-            due.append(self.first_reply_due_at)
-        if self.resolve_due_at and self.status is not CaseStatus.RESOLVED:
-            due.append(self.resolve_due_at)
-        if self.open_question:
-            due.append(self.open_question.report_due_at)
-        return min(due) if due else None
+        """The earliest promise still to keep on this open case, if any: the first of its
+        deadlines (domain/timers.py), shop, field service and projects alike."""
+        from chalicelib.domain.timers import next_deadline  # timers.py builds on this module
+
+        return next_deadline(self)
 
 
 class CaseEvent(BaseModel):

@@ -61,7 +61,8 @@ from chalicelib.domain.field_service import (
     UnitReturn,
     WarrantyCheck,
 )
-from chalicelib.domain.staff import FRONT_LINE, Role
+from chalicelib.domain.policies import Duration
+from chalicelib.domain.staff import FRONT_LINE, Role, StaffMember
 from chalicelib.domain.timers import Notice
 from chalicelib.domain.units import warranty_standing
 
@@ -75,6 +76,8 @@ APPROVERS = frozenset(
 WORKING = frozenset({S.NEW, S.VERIFIED, S.IN_PROGRESS})
 # Parts and old parts are followed after the case is resolved too (an old part has 30 days).
 PARTS_STATUSES = OPEN | {S.CLOSED}
+# A part sent out is owed back, and fees agreed are owed, even if the case is cancelled.
+OWED_STATUSES = PARTS_STATUSES | {S.CANCELLED}
 
 
 def _record(case: Case) -> FieldService:
@@ -191,9 +194,13 @@ class FindingParams(BaseModel):
 
 def _check_warranty(case: Case, p: WarrantyParams, ctx: Context) -> Outcome:
     record = _record(case)
-    if record.dispatch is not None and record.dispatch.on_site_at is None and (
-        p.misuse or not p.original_parts
-    ):
+    judged = p.misuse or not p.original_parts
+    if judged and ctx.actor.role not in (Role.TECHNICIAN, Role.QA_MANAGER):
+        raise ActionRefused(
+            "misuse and non-original parts are found by the technician on site or by QA; "
+            f"a {ctx.actor.role.value} records the warranty check without them", code="role",
+        )
+    if record.dispatch is not None and record.dispatch.on_site_at is None and judged:
         raise refuse("misuse and parts are judged by the technician on site: record the "
                       "arrival on site first")
     unit = ctx.unit
@@ -334,28 +341,37 @@ def _dispatch(case: Case, p: DispatchParams, ctx: Context) -> Outcome:
     else:
         if to is None:
             raise refuse("which technician? give their staff id", "to", "needed")
-        if to not in ctx.staff_names:
-            raise refuse(f"there is no member of staff '{to}'", "to", "not a member of staff")
-        name = ctx.staff_names[to]
+        name = _technician(to, "to", ctx)
     promise = policy.promise_for(record.unit.product_line if record.unit else None)
-    due = ctx.promises.deadline
-    reply_within = (
-        policy.supplier_reply_within if p.party is Party.SUPPLIER else promise.reply_within
-    )
-    form_within = {
-        Party.DEALER: policy.dealer_form_within,
-        Party.SUPPLIER: policy.supplier_form_within,
-    }.get(p.party)
+    now = ctx.now
+
+    def due(within: Duration | None) -> datetime | None:
+        return ctx.promises.deadline(now, within) if within is not None else None
+
+    # Each party's promises: a supplier replies and returns the signed form (it is not
+    # sent on site); a dealer arranges the task within 2 h, checked by the clerk at 4 h.
+    if p.party is Party.SUPPLIER:
+        reply, check, on_site, fixed = policy.supplier_reply_within, None, None, None
+        form: Duration | None = policy.supplier_form_within
+    elif p.party is Party.DEALER:
+        reply, check = policy.dealer_arrange_within, policy.dealer_check_after
+        on_site, fixed, form = promise.on_site_within, promise.fixed_within, (
+            policy.dealer_form_within
+        )
+    else:
+        reply, check, form = promise.reply_within, None, None
+        on_site, fixed = promise.on_site_within, promise.fixed_within
     dispatch = Dispatch(
         party=p.party,
         to=to,
         name=name,
-        dispatched_at=ctx.now,
+        dispatched_at=now,
         dispatched_by=ctx.actor.actor,
-        reply_due_at=due(ctx.now, reply_within),
-        on_site_due_at=due(ctx.now, promise.on_site_within),
-        fixed_due_at=due(ctx.now, promise.fixed_within),
-        form_due_at=due(ctx.now, form_within) if form_within is not None else None,
+        reply_due_at=due(reply),
+        reply_check_at=due(check),
+        on_site_due_at=due(on_site),
+        fixed_due_at=due(fixed),
+        form_due_at=due(form),
     )
     values = {
         "party": p.party.value,
@@ -371,6 +387,20 @@ def _dispatch(case: Case, p: DispatchParams, ctx: Context) -> Outcome:
         messages=(CustomerMessage("technician_dispatched", {"party_name": name}),),
         notices=(Notice("party", "work_dispatched", values),),
     )
+
+
+def _technician(staff_id: str, param: str, ctx: Context) -> str:
+    """The name of the technician ``staff_id`` (an active member of staff with the
+    technician's role); refused on ``param`` otherwise."""
+    if staff_id not in ctx.staff_names:
+        raise refuse(f"there is no member of staff '{staff_id}'", param, "not a member of staff")
+    role = ctx.staff_roles.get(staff_id)
+    if role is not Role.TECHNICIAN:
+        raise refuse(
+            f"{ctx.staff_names[staff_id]} ({staff_id}) is not a technician "
+            f"(role: {role.value if role else 'unknown'})", param, "not a technician",
+        )
+    return ctx.staff_names[staff_id]
 
 
 def _not_dispatched(case: Case) -> str | None:
@@ -532,16 +562,21 @@ def sign_on_link(case: Case, name: str, comment: str | None, now: datetime) -> C
 
 def _request_parts(case: Case, p: PartsRequestParams, ctx: Context) -> Outcome:
     record = _record(case)
+    if case.kind is CaseKind.REPAIR_REQUEST and record.warranty is None:
+        raise refuse("check the warranty first (check_warranty): it decides whether the "
+                     "parts are warranty parts (三包备件) or paid by the customer")
+    paid = record.warranty is not None and record.warranty.service_class is ServiceClass.PAID
+    beyond = p.beyond_warranty or paid
     amount = sum((line.amount for line in p.lines), Decimal(0))
-    needs = ctx.promises.field_service.approvers_for(amount, p.beyond_warranty)
-    party = record.dispatch.to if record.dispatch else None
+    needs = ctx.promises.field_service.approvers_for(amount, beyond)
     request = PartsRequest(
         number=len(record.parts) + 1,
         lines=tuple(p.lines),
         amount=amount,
-        beyond_warranty=p.beyond_warranty,
+        beyond_warranty=beyond,
+        paid_by_customer=paid,
         urgent_local=p.urgent_local,
-        for_party=party,
+        **_parts_going_to(record),
         requested_by=ctx.actor.actor,
         requested_at=ctx.now,
         needs=needs,
@@ -555,6 +590,15 @@ def _request_parts(case: Case, p: PartsRequestParams, ctx: Context) -> Outcome:
         updates=_with(case, parts=(*record.parts, request)),
         notices=(Notice("approvers", "parts_approval_needed", values),),
     )
+
+
+def _parts_going_to(record: FieldService) -> dict[str, Any]:
+    """Who parts go to: the party the case is dispatched to now (a parts request made
+    before the dispatch learns it when the parts are shipped or bought)."""
+    dispatch = record.dispatch
+    if dispatch is None:
+        return {}
+    return {"for_party": dispatch.to, "for_party_kind": dispatch.party}
 
 
 def _parts(case: Case, number: int, what: str, states: tuple[str, ...]) -> PartsRequest:
@@ -572,23 +616,28 @@ def _replace(case: Case, request: PartsRequest) -> dict[str, Any]:
     return _with(case, parts=parts)
 
 
+def _not_approver_of(request: PartsRequest, actor: StaffMember) -> str | None:
+    """Why this person may not approve (or turn down) this waiting request, or None."""
+    role, me, n = actor.role, actor.actor, request.number
+    if any(approval.by == me for approval in request.approvals):
+        return f"you have already approved parts request {n}"
+    if request.requested_by == me:
+        return f"you requested parts request {n}: someone else approves it"
+    if role not in request.needs:
+        needed = ", ".join(r.value for r in request.needs)
+        return (f"parts request {n} ({request.amount:.2f}) is approved by: {needed}; "
+                f"not by a {role.value}")
+    done = next((a for a in request.approvals if a.role is role), None)
+    if done is not None:
+        return f"the {role.value}'s approval of parts request {n} is already in (by {done.by})"
+    return None
+
+
 def _approve_parts(case: Case, p: PartsNumberParams, ctx: Context) -> Outcome:
     request = _parts(case, p.number, "approving", ("awaiting_approval",))
     role, me = ctx.actor.role, ctx.actor.actor
-    if any(approval.by == me for approval in request.approvals):
-        raise ActionRefused(f"you have already approved parts request {p.number}", code="role")
-    if role not in request.needs:
-        needed = ", ".join(r.value for r in request.needs)
-        raise ActionRefused(
-            f"parts request {p.number} ({request.amount:.2f}) is approved by: {needed}; "
-            f"not by a {role.value}", code="role",
-        )
-    done = next((a for a in request.approvals if a.role is role), None)
-    if done is not None:
-        raise ActionRefused(
-            f"the {role.value}'s approval of parts request {p.number} is already in "
-            f"(by {done.by})", code="role",
-        )
+    if why_not := _not_approver_of(request, ctx.actor):
+        raise ActionRefused(why_not, code="role")
     approvals = (*request.approvals, Approval(role=role, by=me, at=ctx.now))
     update: dict[str, Any] = {"approvals": approvals}
     if not request.model_copy(update=update).missing_approvals:
@@ -605,10 +654,8 @@ def _approve_parts(case: Case, p: PartsNumberParams, ctx: Context) -> Outcome:
 
 def _turn_down_parts(case: Case, p: TurnDownParams, ctx: Context) -> Outcome:
     request = _parts(case, p.number, "turning down", ("awaiting_approval",))
-    if ctx.actor.role not in request.needs:
-        raise ActionRefused(
-            f"only an approver of parts request {p.number} may turn it down", code="role"
-        )
+    if why_not := _not_approver_of(request, ctx.actor):
+        raise ActionRefused(why_not, code="role")
     update = {"state": "turned_down", "turned_down_by": ctx.actor.actor}
     return Outcome(updates=_replace(case, request.model_copy(update=update)))
 
@@ -628,7 +675,7 @@ def _ship_parts(case: Case, p: ShipPartsParams, ctx: Context) -> Outcome:
         raise refuse(f"parts request {p.number} is a local purchase: settle it instead")
     update = {
         "state": "shipped", "shipped_at": ctx.now, "tracking_no": p.tracking_no,
-        "old_part": _old_part_due(request, ctx),
+        "old_part": _old_part_due(request, ctx), **_parts_going_to(_record(case)),
     }
     return Outcome(updates=_replace(case, request.model_copy(update=update)))
 
@@ -639,7 +686,7 @@ def _settle_local(case: Case, p: SettleParams, ctx: Context) -> Outcome:
         raise refuse(f"parts request {p.number} is shipped from stock, not bought locally")
     update = {
         "state": "settled", "settled_at": ctx.now, "receipt_ref": p.receipt_ref,
-        "old_part": _old_part_due(request, ctx),
+        "old_part": _old_part_due(request, ctx), **_parts_going_to(_record(case)),
     }
     return Outcome(updates=_replace(case, request.model_copy(update=update)))
 
@@ -726,9 +773,7 @@ def _set_fees(case: Case, p: FeesParams, ctx: Context) -> Outcome:
     record = _record(case)
     if record.fees is not None and record.fees.collected_at is not None:
         raise refuse("the fees are already collected")
-    if p.technician not in ctx.staff_names:
-        raise refuse(f"there is no member of staff '{p.technician}'", "technician",
-                      "not a member of staff")
+    _technician(p.technician, "technician", ctx)
     consent = None
     due = None
     if not p.on_the_spot and ctx.actor.role is Role.SERVICE_DIRECTOR:
@@ -883,6 +928,31 @@ _old_in = _no_parts("whose old part waits for inspection", lambda r: r.old_part 
                     and r.sale is None)
 
 
+def _dispatched_to_another(case: Case, actor: StaffMember) -> str | None:
+    """A case dispatched to one of our technicians: other technicians do not record its
+    work (the front line still may, on the technician's word)."""
+    dispatch = case.field_service.dispatch if case.field_service else None
+    if (
+        actor.role is not Role.TECHNICIAN
+        or dispatch is None
+        or dispatch.party is not Party.TECHNICIAN
+        or dispatch.to == actor.staff_id
+    ):
+        return None
+    return (f"the case is dispatched to {dispatch.name} ({dispatch.to}): they, or the "
+            "service desk, record its work")
+
+
+def _not_awaiting_me(case: Case, actor: StaffMember) -> str | None:
+    """Approving (or turning down) is for a role a waiting request still needs, by someone
+    who has not approved it yet and did not request it."""
+    waiting = [r for r in _record(case).parts if r.state == "awaiting_approval"]
+    reasons = [_not_approver_of(request, actor) for request in waiting]
+    if not waiting or None in reasons:
+        return None  # (nothing waiting is the action's `missing`)
+    return "; ".join(reason for reason in reasons if reason)
+
+
 def _a(
     name: str,
     roles: frozenset[Role],
@@ -892,51 +962,55 @@ def _a(
     customer_visible: bool = False,
     missing: Missing | None = None,
     reads: frozenset[Literal["unit", "staff"]] = frozenset(),
+    not_for: Callable[[Case, StaffMember], str | None] | None = None,
 ) -> Action:
     return Action(name, roles, statuses, FIELD, params, effect, customer_visible,
-                  missing=missing, reads=reads)
+                  missing=missing, reads=reads, not_for=not_for)
+
+
+_MINE = _dispatched_to_another
 
 
 FIELD_ACTIONS: tuple[Action, ...] = (
     _a("check_warranty", TECH | {Role.QA_MANAGER}, WORKING, WarrantyParams, _check_warranty,
-       True, reads=frozenset({"unit"})),
-    _a("quote_fees", TECH, WORKING, QuoteParams, _quote, True, _no_paid_class),
+       True, reads=frozenset({"unit"}), not_for=_MINE),
+    _a("quote_fees", TECH, WORKING, QuoteParams, _quote, True, _no_paid_class, not_for=_MINE),
     _a("record_fee_consent", TECH, WORKING, ConsentParams, _consent_on_paper,
-       missing=_no_quote_to_sign),
+       missing=_no_quote_to_sign, not_for=_MINE),
     _a("dispatch", FRONT, WORKING, DispatchParams, _dispatch, True,
        reads=frozenset({"staff"})),
     _a("party_replied", TECH, frozenset({S.IN_PROGRESS}), NoParams, _replied,
-       missing=_not_dispatched),
+       missing=_not_dispatched, not_for=_MINE),
     _a("arrived_on_site", TECH, frozenset({S.IN_PROGRESS}), NoParams, _on_site,
-       missing=_not_dispatched),
+       missing=_not_dispatched, not_for=_MINE),
     _a("unit_running", TECH, frozenset({S.IN_PROGRESS}), NoParams, _running,
-       missing=_not_dispatched),
+       missing=_not_dispatched, not_for=_MINE),
     _a("lend_unit", TECH, frozenset({S.IN_PROGRESS}), LoanParams, _lend,
-       missing=_not_dispatched),
+       missing=_not_dispatched, not_for=_MINE),
     _a("record_service_form", TECH, frozenset({S.IN_PROGRESS}), ServiceFormParams,
-       _record_form, True, _not_dispatched),
+       _record_form, True, _not_dispatched, not_for=_MINE),
     _a("service_form_signed_on_paper", TECH, frozenset({S.IN_PROGRESS}), ConsentParams,
-       _form_signed_on_paper, missing=_no_form_to_sign),
+       _form_signed_on_paper, missing=_no_form_to_sign, not_for=_MINE),
     _a("request_parts", TECH, frozenset({S.VERIFIED, S.IN_PROGRESS}), PartsRequestParams,
-       _request_parts),
+       _request_parts, not_for=_MINE),
     _a("approve_parts", APPROVERS, PARTS_STATUSES, PartsNumberParams, _approve_parts,
-       missing=_awaiting),
+       missing=_awaiting, not_for=_not_awaiting_me),
     _a("turn_down_parts", APPROVERS, PARTS_STATUSES, TurnDownParams, _turn_down_parts,
-       missing=_awaiting),
+       missing=_awaiting, not_for=_not_awaiting_me),
     _a("ship_parts", FRONT | {Role.LOGISTICS}, PARTS_STATUSES, ShipPartsParams, _ship_parts,
        missing=_to_ship),
     _a("settle_local_purchase", frozenset({Role.FINANCE}), PARTS_STATUSES, SettleParams,
        _settle_local, missing=_to_settle),
-    _a("old_part_received", FRONT | {Role.LOGISTICS, Role.QA_MANAGER}, PARTS_STATUSES,
+    _a("old_part_received", FRONT | {Role.LOGISTICS, Role.QA_MANAGER}, OWED_STATUSES,
        PartsNumberParams, _old_part_received, missing=_old_due),
     _a("inspect_old_part", frozenset({Role.QA_MANAGER, Role.SERVICE_DIRECTOR}),
-       PARTS_STATUSES, InspectOldPartParams, _inspect_old_part, missing=_old_in),
+       OWED_STATUSES, InspectOldPartParams, _inspect_old_part, missing=_old_in),
     _a("set_fees", TECH, frozenset({S.IN_PROGRESS}), FeesParams, _set_fees,
-       missing=_no_paid_class, reads=frozenset({"staff"})),
+       missing=_no_paid_class, reads=frozenset({"staff"}), not_for=_MINE),
     _a("agree_later_payment", frozenset({Role.SERVICE_DIRECTOR}),
        frozenset({S.IN_PROGRESS, S.RESOLVED}), NoParams, _agree_later_payment,
        missing=_no_fees_awaiting_consent),
-    _a("fees_collected", TECH | {Role.FINANCE}, OPEN | {S.CLOSED}, CollectedParams,
+    _a("fees_collected", TECH | {Role.FINANCE}, OWED_STATUSES, CollectedParams,
        _fees_collected, missing=_no_fees_to_collect),
     _a("report_abnormal_problem", TECH | {Role.QA_MANAGER}, OPEN, FindingParams, _abnormal),
     _a("flag_major_quality_problem", TECH | {Role.QA_MANAGER}, OPEN, FindingParams, _major),

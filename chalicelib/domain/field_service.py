@@ -91,6 +91,8 @@ class Dispatch(BaseModel):
     dispatched_at: datetime
     dispatched_by: str
     reply_due_at: datetime | None = None
+    # A dealer's task not arranged (its reply) by then is reported to the case's owner.
+    reply_check_at: datetime | None = None
     replied_at: datetime | None = None
     on_site_due_at: datetime | None = None
     on_site_at: datetime | None = None
@@ -187,6 +189,10 @@ class PartsRequest(BaseModel):
     beyond_warranty: bool = False  # 非正常备件
     urgent_local: bool = False  # bought locally on a phoned approval
     for_party: str | None = None  # the dealer/supplier/technician the parts go to
+    for_party_kind: Party | None = None  # … and which of the three (set when they go)
+    # Paid work (service class A): the customer pays for the parts, so they are parts
+    # beyond the warranty promise and no old part is owed.
+    paid_by_customer: bool = False
     requested_by: str
     requested_at: datetime
     needs: tuple[Role, ...]
@@ -277,11 +283,10 @@ class FieldService(BaseModel):
         return next((r for r in self.parts if r.number == number), None)
 
     def dealer_to_charge(self, request: PartsRequest, dealers: Collection[str]) -> str | None:
-        """The dealer a warranty parts request becomes a parts sale to (the dealer it went
-        to; the unit's dealer for parts requested before any dispatch), or None:
-        processes.md charges only dealers, so parts that went to our own technician or to a
-        supplier are reminded instead."""
-        who = request.for_party
-        if who is None:  # requested before any dispatch: the unit's dealer
-            who = self.unit.dealer if self.unit else None
-        return who if who is not None and who in dealers else None
+        """The dealer a warranty parts request becomes a parts sale to (the dealer the parts
+        went to), or None: processes.md charges only dealers, so parts that went to our own
+        technician or to a supplier, or to nobody dispatched, are reminded instead."""
+        who, kind = request.for_party, request.for_party_kind
+        if who is None or (kind is not None and kind is not Party.DEALER):
+            return None
+        return who if who in dealers else None

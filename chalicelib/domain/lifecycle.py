@@ -10,7 +10,7 @@ ActionRefused with the reason and changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -784,6 +784,7 @@ def available_actions(case: Case, actor: StaffMember) -> list[str]:
         and case.kind in a.kinds
         and case.status in a.statuses_of(case.kind)
         and (a.missing is None or a.missing(case) is None)
+        and (a.not_for is None or a.not_for(case, actor) is None)
     ]
 
 
@@ -796,10 +797,10 @@ def apply_action(
     now: datetime,
     promises: ShopPromises,
     unit: Unit | None = None,
-    staff_names: Mapping[str, str] | None = None,
+    staff: Sequence[StaffMember] | None = None,
 ) -> Change:
     """Apply one action. ``unit`` is the registered unit the case (or the parameters) name,
-    ``staff_names`` the staff by id: the caller looks them up for the actions that use them
+    ``staff`` the active staff: the caller looks them up for the actions that use them
     (warranty check; dispatch to a technician, fees)."""
     action = ACTIONS.get(action_name)
     if action is None:
@@ -826,12 +827,17 @@ def apply_action(
         )
     if action.missing is not None and (why_not := action.missing(case)):
         raise ActionRefused(why_not)
+    if action.not_for is not None and (why_not := action.not_for(case, actor)):
+        raise ActionRefused(why_not, code="role")
     try:
         checked = action.params.model_validate(params or {})
     except ValidationError as error:
         raise refused_parameters(error, "the parameters are not right") from None
+    active = [member for member in staff or () if member.active]
     context = Context(
-        actor=actor, now=now, promises=promises, unit=unit, staff_names=staff_names or {}
+        actor=actor, now=now, promises=promises, unit=unit,
+        staff_names={member.staff_id: member.name for member in active},
+        staff_roles={member.staff_id: member.role for member in active},
     )
     outcome = action.effect(case, checked, context)
     updates = dict(outcome.updates)

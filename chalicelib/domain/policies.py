@@ -443,6 +443,10 @@ class FieldServicePolicy(BaseModel):
     dispatch_within: Duration = _duration("24 hours")
     # The dealer returns the service form signed by the customer within this time.
     dealer_form_within: Duration = _duration("7 days")
+    # A dealer arranges the task within this time of the dispatch (its reply) …
+    dealer_arrange_within: Duration = _duration("2 hours")
+    # … and the case's owner (the service clerk) is told after this time if it has not.
+    dealer_check_after: Duration = _duration("4 hours")
     # The supplier whose part failed replies within this time …
     supplier_reply_within: Duration = _duration("24 hours")
     # … and returns the signed service form within this time.

@@ -105,8 +105,7 @@ _REMINDERS: dict[Language, dict[str, tuple[str, str]]] = {
         "work_dispatched": (
             "Case {case_number}: service order for {party_name}",
             "Customer {customer} needs a repair (case {case_number}), sent to you: "
-            "{party_name}.\nPlease reply by {reply_due}, be on site by {on_site_due}"
-            "{form_line}.",
+            "{party_name}.\nPlease reply by {reply_due}{on_site_line}{form_line}.",
         ),
         "parts_approval_needed": (
             "Case {case_number}: parts request {number} to approve ({amount})",
@@ -154,7 +153,7 @@ _REMINDERS: dict[Language, dict[str, tuple[str, str]]] = {
         "work_dispatched": (
             "单号 {case_number}：派工给 {party_name}",
             "客户 {customer} 需要维修（单号 {case_number}），现派给：{party_name}。\n"
-            "请于 {reply_due} 前回复，{on_site_due} 前到达现场{form_line}。",
+            "请于 {reply_due} 前回复{on_site_line}{form_line}。",
         ),
         "parts_approval_needed": (
             "单号 {case_number}：备件申请 {number} 待审批（{amount}）",
@@ -252,6 +251,11 @@ _SALE_REASONS = {
     },
 }
 
+_ON_SITE_LINE = {
+    Language.EN: ", be on site by {on_site_due}",
+    Language.ZH: "，{on_site_due} 前到达现场",
+}
+
 _FORM_LINE = {
     Language.EN: ", and return the service form signed by the customer by {form_due}",
     Language.ZH: "，并于 {form_due} 前寄回客户签字的售后服务处理单",
@@ -261,10 +265,13 @@ _FORM_LINE = {
 def _field_fields(language: Language, values: dict[str, str], timezone: str) -> dict[str, str]:
     """The fields of the field-service e-mails (dispatch, parts, escalations)."""
     form_due = values.get("form_due_at", "")
+    on_site_due = values.get("on_site_due_at", "")  # a supplier is not sent on site
     return {
         "party_name": _one_line(values.get("party_name", "")),
         "reply_due": local_time(values.get("reply_due_at", ""), timezone),
-        "on_site_due": local_time(values.get("on_site_due_at", ""), timezone),
+        "on_site_line": _ON_SITE_LINE[language].format(
+            on_site_due=local_time(on_site_due, timezone)
+        ) if on_site_due else "",
         "form_line": _FORM_LINE[language].format(form_due=local_time(form_due, timezone))
         if form_due else "",
         "number": values.get("number", ""),

@@ -97,7 +97,11 @@ def timers_for(case: Case) -> dict[str, Timer]:
             add(TimerKind.TRACKING_CHECK, case.tracking_check_due_at)
         _field_timers(case, add)
         timers += [Timer(name, kind, due) for kind, name, due in project_timers(case)]
-    if case.status is not CaseStatus.CANCELLED:
+    if case.status is CaseStatus.CANCELLED:
+        # A cancelled case still owes the old parts sent out and the fees agreed.
+        timers += [t for t in _parts_timers(case) if t.kind in (TimerKind.OLD_PART,
+                                                                 TimerKind.FEES)]
+    else:
         timers += _parts_timers(case)
         call = case.follow_up.pending_call if case.follow_up else None
         if call is not None and case.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
@@ -115,6 +119,24 @@ def timers_for(case: Case) -> dict[str, Timer]:
     return {timer.name: timer for timer in timers}
 
 
+# What makes an open case overdue: its deadlines, its unanswered questions; not the
+# follow-up calls (made after the case is resolved) nor the check on a device at the
+# manufacturer 12 h before it is due back (its due-back time counts instead).
+_NOT_OVERDUE = frozenset({TimerKind.FOLLOW_UP_CALL, TimerKind.MANUFACTURER_RETURN})
+
+
+def next_deadline(case: Case) -> datetime | None:
+    """The earliest promise still to keep on this open case (``Case.next_due_at``): what the
+    overdue list, the reports and the staff's case view go by."""
+    if not case.is_open:
+        return None
+    due = [t.due_at for t in timers_for(case).values() if t.kind not in _NOT_OVERDUE]
+    sent = case.workshop.manufacturer if case.workshop else None
+    if sent is not None and sent.received_at is None:
+        due.append(sent.due_at)
+    return min(due, default=None)
+
+
 def _field_timers(case: Case, add: Callable[[TimerKind, datetime | None], None]) -> None:
     """The field-service promises of an open case: dispatch, then each party's."""
     record = case.field_service
@@ -125,7 +147,7 @@ def _field_timers(case: Case, add: Callable[[TimerKind, datetime | None], None])
         add(TimerKind.DISPATCH, record.dispatch_due_at)
         return
     if dispatch.replied_at is None:
-        add(TimerKind.PARTY_REPLY, dispatch.reply_due_at)
+        add(TimerKind.PARTY_REPLY, dispatch.reply_check_at or dispatch.reply_due_at)
     if dispatch.on_site_at is None:
         add(TimerKind.ON_SITE, dispatch.on_site_due_at)
     if dispatch.fixed_at is None and dispatch.loan_unit is None:

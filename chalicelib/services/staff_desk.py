@@ -167,14 +167,9 @@ def act_on_case(
         unit = units.get_unit(serial) if isinstance(serial, str) and serial else None
     # The staff list is read at most once: for the names, and for whom to tell.
     people = Recipients(store, settings)
-    staff_names = (
-        {member.staff_id: member.name for member in people.members}
-        if "staff" in reads
-        else None
-    )
     change = apply_action(
         case, action, params, actor=actor, now=now, promises=PolicyPromises(policies),
-        unit=unit, staff_names=staff_names,
+        unit=unit, staff=people.members if "staff" in reads else None,
     )
     outbox = [
         OutboxMessage(

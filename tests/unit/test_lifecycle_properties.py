@@ -48,7 +48,7 @@ PROMISES = PolicyPromises(Policies(field_service=FieldServicePolicy(
 UNIT = Unit(serial_no="FL-1", model="CPD30", customer_name="Wang Fang",
             customer_email="wang.fang@example.com", region="Shanghai",
             sold_on=date(2025, 3, 1), warranty_months=12, warranty_hours=1500)
-STAFF_NAMES = {"technician-1": "Li Technician"}
+STAFF = (StaffMember(staff_id="technician-1", name="Li Technician", role=Role.TECHNICIAN),)
 # Every params model forbids unknown fields: this one fails validation, and only validation,
 # so an action refused with "the parameters are not right" passed the role, status and kind.
 PROBE = {"__probe__": 1}
@@ -274,7 +274,7 @@ class CaseLifecycle(RuleBasedStateMachine):
         try:
             change = apply_action(
                 before, name, params, actor=actor, now=self.now, promises=PROMISES,
-                unit=UNIT, staff_names=STAFF_NAMES,
+                unit=UNIT, staff=STAFF,
             )
         except ActionRefused as refusal:
             assert refusal.reason.strip()
@@ -349,7 +349,7 @@ class CaseLifecycle(RuleBasedStateMachine):
         for name in ACTIONS:
             try:
                 apply_action(self.case, name, PROBE, actor=actor, now=self.now,
-                             promises=PROMISES, unit=UNIT, staff_names=STAFF_NAMES)
+                             promises=PROMISES, unit=UNIT, staff=STAFF)
             except ActionRefused as refusal:
                 assert (refusal.reason == PASSED_THE_GATES) == (name in offered), (
                     name, refusal.reason,
