@@ -405,7 +405,10 @@ class DynamoCaseStore(OnTheTable):
                         "PK": {"S": f"CUSTOMER#{record.customer_id}"},
                         "SK": {"S": "CUSTOMER"},
                     },
-                    "UpdateExpression": expression + " ADD case_count :one",
+                    # A new case with this address clears a bounce mark: it was just
+                    # typed again, so e-mails are tried again (services/outbox.py).
+                    "UpdateExpression": expression
+                    + " REMOVE email_undeliverable ADD case_count :one",
                     "ExpressionAttributeNames": {"#name": "name", "#language": "language"},
                     "ExpressionAttributeValues": values,
                 }

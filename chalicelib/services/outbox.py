@@ -13,6 +13,7 @@ from email.utils import make_msgid
 from email_validator import validate_email
 
 from chalicelib.domain.case import CaseKind, Language
+from chalicelib.domain.customer import customer_id_for
 from chalicelib.domain.messages import (
     CASE_MESSAGES,
     EmailText,
@@ -119,6 +120,24 @@ def compose(
     return email
 
 
+def undeliverable_because(store: CaseStore, message: OutboxMessage) -> str | None:
+    """Why a customer's e-mail is not to be sent: their address bounced for good or they
+    complained (SES feedback marks the customer file; a new complaint from them with that
+    address clears the mark). Staff and report e-mails are always sent."""
+    template = message.template
+    if template in REMINDER_TEMPLATES or is_report_template(template):
+        return None
+    to = message.payload.get("to")
+    record = store.get_customer(customer_id_for(to)) if isinstance(to, str) and to else None
+    mark = record.email_undeliverable if record else None
+    if not mark:
+        return None
+    what = "complained about our e-mail" if mark.get("kind") == "complained" else "bounced"
+    return (f"not sent: this address {what} on {mark.get('at', '?')} "
+            f"({mark.get('reason', 'no reason given')}); call the customer or correct "
+            "the address")
+
+
 def retry_delay(attempts: int) -> timedelta:
     """1, 2, 4, … minutes, at most an hour between tries."""
     return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
@@ -149,6 +168,10 @@ def drain_outbox(
             # Claimed again and again without being marked (e.g. the mark kept failing
             # after SES took it): stop rather than send it without end.
             store.outbox_retry(message, now, "too many attempts", None)
+            failed += 1
+            continue
+        if why_not := undeliverable_because(store, message):
+            store.outbox_retry(message, now, why_not, None)  # recorded on the case, once
             failed += 1
             continue
         try:

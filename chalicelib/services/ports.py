@@ -129,6 +129,8 @@ class CaseStore(Protocol):
 
     def get_case(self, case_id: str) -> Case | None: ...
 
+    def get_customer(self, customer_id: str) -> CustomerRecord | None: ...
+
     def save_change(
         self,
         case: Case,

@@ -14,6 +14,7 @@ import time_machine
 from chalicelib import bootstrap
 from chalicelib.adapters.mail_records import MailRecords
 from chalicelib.domain.customer import customer_id_for
+from chalicelib.domain.staff import Role
 from chalicelib.services.bounces import handle_sns_message
 from chalicelib.services.outbox import DrainReport, drain_outbox
 from chalicelib.services.ports import OutboxMessage
@@ -258,3 +259,66 @@ def test_a_bounced_report_to_a_manager_creates_no_customer_file(aws: Path) -> No
     item = raw_item("REPORT#daily-2026-03-01", "OUTBOX#daily-2026-03-01-manager")
     assert item is not None and item["state"]["S"] == "bounced"
     assert raw_item(f"CUSTOMER#{customer_id_for('manager@example.com')}", "CUSTOMER") is None
+
+
+# -- an address that bounced gets no more customer e-mails ---------------------------------
+
+
+def message_customer(client: Any, case_id: str, version: int, at: datetime) -> None:
+    from tests.integration.test_staff_api import act, staff_token
+
+    with time_machine.travel(at, tick=False):
+        response = act(client, staff_token(Role.AGENT, "ann"), case_id, "message_customer",
+                       version, {"text": "Your parcel left today."})
+    assert response.status_code == 200, response.body
+
+
+def test_after_a_hard_bounce_the_customer_is_not_mailed_again_and_the_case_says_why(
+    client: Any, aws: Path
+) -> None:
+    case_id, message_id = send_confirmation(client)
+    feed(bounce(message_id))
+    later = T0 + timedelta(days=1)
+    message_customer(client, case_id, 1, later)
+
+    report = drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), later)
+
+    assert report == DrainReport(failed=1)
+    assert len(list(aws.glob("*.eml"))) == 1  # only the confirmation, before the bounce
+    emails = bootstrap.case_store().case_outbox(case_id)
+    [message] = [e for e in emails if e["template"] == "staff_message"]
+    assert message["state"] == "failed"
+    assert "bounced on 2026-03-02T09:01:03.450000Z" in message["last_error"]
+    assert "550 5.1.1 user unknown" in message["last_error"]
+    # Not retried: a later run sends nothing and changes nothing.
+    assert drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(),
+                        later + timedelta(hours=2)) == DrainReport()
+
+
+def test_a_soft_bounce_does_not_stop_later_e_mails(client: Any, aws: Path) -> None:
+    case_id, message_id = send_confirmation(client)
+    feed(bounce(message_id, bounce_type="Transient", subtype="MailboxFull"))
+    later = T0 + timedelta(days=1)
+    message_customer(client, case_id, 1, later)
+
+    report = drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), later)
+
+    assert report == DrainReport(sent=1)
+
+
+def test_a_new_complaint_from_that_address_clears_the_mark_and_is_confirmed(
+    client: Any, aws: Path
+) -> None:
+    _, message_id = send_confirmation(client)
+    feed(bounce(message_id))
+    assert "email_undeliverable" in customer_item()
+    later = T0 + timedelta(days=3)
+
+    with time_machine.travel(later, tick=False):
+        response = post_case(client, complaint(order_ref="SO-2"))
+    assert response.status_code == 201, response.body
+    report = drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), later)
+
+    assert report == DrainReport(sent=1)
+    assert "email_undeliverable" not in customer_item()
+    assert len(list(aws.glob("*.eml"))) == 2
