@@ -10,9 +10,11 @@
     python -m chalicelib.cli --local sweep                       # fire due timers now
     python -m chalicelib.cli --local units import units.xlsx [--dry-run]
     python -m chalicelib.cli --local units show SN-1001
+    python -m chalicelib.cli --local units update SN-1001 --dealer east --warranty-months 18
+    python -m chalicelib.cli --local units retire SN-1001 --reason "scrapped after a fire"
     python -m chalicelib.cli units template units.xlsx         # an empty registry workbook
     python -m chalicelib.cli --local visits                      # open the planned visits due now
-    python -m chalicelib.cli --local sheets rebuild              # lay out and refill the sheet
+    python -m chalicelib.cli --local sheets rebuild [Parts]      # lay out and refill the sheet
     python -m chalicelib.cli --local sheets check                # sheet vs store: differences
     python -m chalicelib.cli --local sheets sync | reconcile     # the scheduled jobs, by hand
 
@@ -29,6 +31,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STACK_FILE = ROOT / ".local-data" / "stack.json"
@@ -170,29 +173,27 @@ def _units(args: argparse.Namespace) -> int:
         if view is None:
             print(f"no unit {args.serial_no} in the registry", file=sys.stderr)
             return 1
-        for name, value in view.unit.model_dump(mode="json").items():
-            if value is not None:
-                print(f"{name:21} {value}")
-        ends = view.warranty_ends_on
-        print(f"{'warranty_ends_on':21} {ends or 'by operating hours only'}")
-        visits = ", ".join(day.isoformat() for day in view.planned_visits)
-        print(f"{'planned_visits':21} {visits or 'none to come'}")
+        _print_unit(view)
         return 0
+    if args.command in {"update", "retire"}:
+        return _change_unit(args, store, policies)
 
     from tqdm import tqdm
 
     try:
-        rows = unit_workbook.read_units(Path(args.file))
+        sheet = unit_workbook.read_units(Path(args.file))
     except (unit_workbook.WorkbookError, OSError) as bad:
         print(f"{args.file}: {bad}", file=sys.stderr)
         return 2
     now = datetime.now(UTC)
     # The bar goes to stderr (shown on a terminal only), the summary to stdout.
-    with tqdm(total=len(rows), unit="row", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=len(sheet.rows), unit="row", file=sys.stderr, disable=None) as bar:
         report = registry.import_units(
-            store, policies, rows, now, registry.company_today(policies, now),
-            progress=bar.update, dry_run=args.dry_run,
+            store, policies, sheet.rows, now, registry.company_today(policies, now),
+            progress=bar.update, dry_run=args.dry_run, warnings=sheet.warnings,
         )
+    for warning in report.warnings:
+        print(f"{args.file}: warning: {warning}")
     done = "would be registered (dry run)" if args.dry_run else "registered"
     print(f"{args.file}: {len(report.registered)} {done} with {report.visits_planned} planned "
           f"visits, {len(report.rejected)} rejected")
@@ -201,6 +202,55 @@ def _units(args: argparse.Namespace) -> int:
         for problem in rejected.problems:
             print(f"  {problem.field}: {problem.message}")
     return 1 if report.rejected else 0
+
+
+def _print_unit(view: Any) -> None:
+    for name, value in view.unit.model_dump(mode="json").items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{key} {item}" for key, item in value.items())
+        if value is not None:
+            print(f"{name:21} {value}")
+    ends = view.warranty_ends_on
+    print(f"{'warranty_ends_on':21} {ends or 'by operating hours only'}")
+    visits = ", ".join(day.isoformat() for day in view.planned_visits)
+    print(f"{'planned_visits':21} {visits or 'none to come'}")
+    print(f"{'version':21} {view.version}")
+
+
+def _change_unit(args: argparse.Namespace, store: Any, policies: Any) -> int:
+    """units update / units retire: as the staff API, without its role checks (whoever runs
+    the command line has the table itself)."""
+    import getpass
+
+    from chalicelib.domain.units import EDITABLE_FIELDS
+    from chalicelib.services import units as registry
+
+    now = datetime.now(UTC)
+    try:
+        if args.command == "update":
+            changes = {
+                name: registry.typed_value(name, getattr(args, name))
+                for name in EDITABLE_FIELDS if hasattr(args, name)
+            }
+            view = registry.update_unit(
+                store, policies, args.serial_no, changes, now, role=None,
+                expected_version=args.version,
+            )
+        else:
+            by = f"cli:{args.by or getpass.getuser()}"
+            view = registry.retire_unit(
+                store, policies, args.serial_no, reason=args.reason, by=by, now=now,
+                role=None, expected_version=args.version,
+            )
+    except registry.UnitRejected as rejected:
+        for problem in rejected.problems:
+            print(f"{problem.field}: {problem.message}", file=sys.stderr)
+        return 2
+    except (registry.UnitNotFound, registry.UnitRetired, registry.StaleUnit) as refused:
+        print(refused, file=sys.stderr)
+        return 1
+    _print_unit(view)
+    return 0
 
 
 def _visits(args: argparse.Namespace) -> int:
@@ -318,6 +368,30 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("serial_no")
     blank = units_commands.add_parser("template", help="write an empty registry workbook")
     blank.add_argument("file")
+    update = units_commands.add_parser(
+        "update", help="correct a unit (its visits to come re-planned when its dates or "
+        "warranty terms change)",
+        description="Correct the fields given, validated as at registration; an empty value "
+        "('') clears an optional field. When the sale or acceptance date or the warranty "
+        "terms change, the visits still to come (after today) are planned afresh in the same "
+        "write. Exit 2 with every bad field, 1 for an unknown, retired or changed unit.",
+    )
+    update.add_argument("serial_no")
+    for name in EDITABLE_FIELDS:
+        update.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar="VALUE",
+                            default=argparse.SUPPRESS, help=UNIT_OPTIONS.get(name))
+    update.add_argument("--version", type=int,
+                        help="the version you read (units show): refused if it changed since")
+    retire = units_commands.add_parser(
+        "retire", help="retire a unit: kept for its history, its planned visits removed",
+        description="Mark the unit retired (who, when, why): it stays in the registry, its "
+        "planned visits not opened yet are removed, and it opens no more.",
+    )
+    retire.add_argument("serial_no")
+    retire.add_argument("--reason", required=True, help="why: scrapped, sold on, returned, …")
+    retire.add_argument("--by", help="who retires it (default: your login name)")
+    retire.add_argument("--version", type=int,
+                        help="the version you read (units show): refused if it changed since")
     units.set_defaults(run=_units)
 
     visits = commands.add_parser(

@@ -213,6 +213,11 @@ def _check_warranty(case: Case, p: WarrantyParams, ctx: Context) -> Outcome:
             "(POST /api/staff/units, or `cli units import`)",
             "serial_no", "not a registered unit",
         )
+    if unit.retired is not None:
+        raise refuse(
+            f"the unit {serial} was retired on {unit.retired.at:%Y-%m-%d} "
+            f"({unit.retired.reason}): correct the serial number", "serial_no",
+        )
     policy = ctx.promises.field_service
     standing = warranty_standing(
         unit,

@@ -399,6 +399,7 @@ _WARRANTY_REASONS = {
         "misuse": "the technician found the fault was caused by misuse",
         "not_original_part": "a part that is not original caused the fault",
         "not_sold_yet": "our records do not show the unit as sold on that day",
+        "hours_unknown": "the operating hours were not read",
     },
     Language.ZH: {
         "period_ended": "三包期已于 {warranty_ends_on} 结束",
@@ -406,6 +407,7 @@ _WARRANTY_REASONS = {
         "misuse": "经技术员检查，故障系使用不当造成",
         "not_original_part": "故障由非原厂配件造成",
         "not_sold_yet": "记录显示该设备当日尚未售出",
+        "hours_unknown": "未读取工作小时数",
     },
 }
 

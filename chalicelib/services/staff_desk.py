@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from chalicelib.domain.case import OPEN_STATUSES, Case, CaseEvent, CaseStatus
@@ -25,6 +26,8 @@ from chalicelib.services.ports import (
 )
 from chalicelib.services.recipients import Recipients
 from chalicelib.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "sdk_"
 
@@ -123,6 +126,10 @@ def status_url(case: Case, base_url: str) -> str:
 class UnitLookup(Protocol):
     def get_unit(self, serial_no: str) -> Unit | None: ...
 
+    def record_operating_hours(
+        self, serial_no: str, hours: int, at: datetime, by: str, *, on: date | None = None
+    ) -> bool: ...
+
 
 class DeskStore(CaseStore, StaffStore, Protocol):
     """Cases and the staff who work on them (one table, one store)."""
@@ -204,7 +211,30 @@ def act_on_case(
             changes = store.events_since(case_id, expected_version)
             raise StaleVersion(now_is, changes) from None
         raise
+    if action == "check_warranty":
+        _keep_hour_reading(units, change.case, actor, now, policies)
     return change.case.model_copy(update={"status_token": case.status_token})
+
+
+def _keep_hour_reading(
+    units: UnitLookup | None, case: Case, actor: StaffMember, now: datetime, policies: Policies
+) -> None:
+    """An hour-meter reading taken in a warranty check goes on the unit too, so that the
+    next check knows it. The case already holds it (written above); the unit only ever
+    takes a higher reading, so a failure here loses nothing and is only logged."""
+    record = case.field_service
+    check = record.warranty if record else None
+    if units is None or record is None or record.unit is None or check is None:
+        return
+    if check.operating_hours is None:
+        return
+    day = policies.calendar_for().local(now).date()
+    try:
+        units.record_operating_hours(record.unit.serial_no, check.operating_hours, now,
+                                     actor.actor, on=day)
+    except Exception:  # the reading is on the case: the unit can wait
+        logger.warning("could not record the hour reading of unit %s", record.unit.serial_no,
+                       exc_info=True)
 
 
 def list_cases(

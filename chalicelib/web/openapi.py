@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from chalicelib.domain.case import CaseKind, CaseStatus, Complaint, PhoneComplaint
 from chalicelib.domain.customer import CustomerRecord
-from chalicelib.domain.units import Unit
+from chalicelib.domain.units import EDITABLE_FIELDS, Unit
 from chalicelib.services.photos import UploadRequest
 from chalicelib.web.forms import ActionRequest
 
@@ -122,7 +122,37 @@ class UnitRead(BaseModel):
     )
     planned_visits: list[date] = Field(
         description="The maintenance visits still to come; each becomes a maintenance_visit "
-        "case at the opening of business on its day."
+        "case at the opening of business on its day. None once the unit is retired."
+    )
+    version: int = Field(description="Name it when correcting or retiring the unit.")
+
+
+def _unit_correction() -> type[BaseModel]:
+    """The body of PATCH /api/staff/units/{serial_no}: any of the fields staff correct, as
+    the Unit model has them (null clears an optional one), and the version read."""
+    fields: dict[str, Any] = {
+        name: (Optional[Unit.model_fields[name].annotation], Field(default=None))  # noqa: UP045
+        for name in EDITABLE_FIELDS
+    }
+    fields["version"] = (int | None, Field(default=None, ge=1, description=(
+        "The version you read: if the unit changed since, 409 and nothing is written. "
+        "Left out: the change applies to the unit as it is now.")))
+    model: type[BaseModel] = create_model(
+        "UnitCorrection", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+class UnitRetirement(BaseModel):
+    reason: str = Field(min_length=1, max_length=500,
+                        examples=["scrapped after a fire"], description="One line.")
+    version: int | None = Field(default=None, ge=1, description="The version you read.")
+
+
+class UnitConflict(BaseModel):
+    errors: list[FieldError]
+    current_version: int | None = Field(
+        default=None, description="Given when the unit changed since the version named."
     )
 
 
@@ -140,6 +170,8 @@ class UnitImportReport(BaseModel):
     rejected: list[RejectedRowBody] = Field(description="Each with every reason; nothing of "
                                             "a rejected row is written.")
     dry_run: bool
+    warnings: list[str] = Field(description="What of the sheet was ignored: a column the "
+                                "registry does not know, values under no heading.")
 
 
 def _json(model: type[BaseModel]) -> dict[str, Any]:
@@ -167,6 +199,12 @@ CASE_ID = {
     "required": True,
     "schema": {"type": "string"},
 }
+UNIT_SERIAL = {
+    "name": "serial_no",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
 LANG = {
     "name": "lang",
     "in": "query",
@@ -182,6 +220,7 @@ def openapi_document() -> dict[str, Any]:
         Complaint, PhoneComplaint, ReceiptBody, ErrorsBody, CaseStatusBody, ActionRequest,
         StaffCaseBody, StaffCaseRead, StaffCaseList, StaleBody, CustomerList, CustomerRead,
         UploadRequest, PhotoUploadForm, Unit, UnitRead, UnitImportReport,
+        _unit_correction(), UnitRetirement, UnitConflict,
     ]
     staff_errors = {
         "401": _errors("No valid staff token (Authorization: Bearer sdk_…)."),
@@ -454,16 +493,59 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "A unit, the end of its warranty and its visits to come",
                     "security": bearer,
-                    "parameters": [
-                        {"name": "serial_no", "in": "path", "required": True,
-                         "schema": {"type": "string"}}
-                    ],
+                    "parameters": [UNIT_SERIAL],
                     "responses": {
                         "200": {"description": "The unit.", "content": _json(UnitRead)},
                         "404": _errors("No such unit."),
                         **staff_errors,
                     },
-                }
+                },
+                "patch": {
+                    "summary": "Correct a unit: dealer, region, customer, model, product line, "
+                    "sale or acceptance date, warranty terms, maintenance contract, hours",
+                    "description": "Validated as at registration. When the dates or warranty "
+                    "terms change, the visits still to come (after today) are planned afresh "
+                    "in the same write. Front line (agent, supervisor, service director) and "
+                    "service VP correct the unit; what decides the warranty (dates, terms, "
+                    "contract, hours) only supervisor, service director, service VP.",
+                    "security": bearer,
+                    "parameters": [UNIT_SERIAL],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/UnitCorrection"}}}},
+                    "responses": {
+                        "200": {"description": "Corrected (or nothing to change).",
+                                "content": _json(UnitRead)},
+                        "400": _errors("Every bad field; a field that cannot be corrected."),
+                        "403": _errors("Not this person's role, naming the fields."),
+                        "404": _errors("No such unit."),
+                        "409": {"description": "The unit changed since the version named, "
+                                "or it is retired; nothing written.",
+                                "content": _json(UnitConflict)},
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        **staff_errors,
+                    },
+                },
+                "delete": {
+                    "summary": "Retire a unit: kept for its history, marked retired (who, "
+                    "when, why); its planned visits removed, no more opened",
+                    "description": "Supervisor, service director or service VP.",
+                    "security": bearer,
+                    "parameters": [UNIT_SERIAL],
+                    "requestBody": {"required": True, "content": _json(UnitRetirement)},
+                    "responses": {
+                        "200": {"description": "Retired.", "content": _json(UnitRead)},
+                        "400": _errors("No reason given, or an unknown field."),
+                        "403": _errors("Not this person's role."),
+                        "404": _errors("No such unit."),
+                        "409": {"description": "Retired already, or changed since the "
+                                "version named; nothing written.",
+                                "content": _json(UnitConflict)},
+                        "413": _errors("Body over 64 KiB."),
+                        "415": {"description": "Content-Type is not application/json."},
+                        **staff_errors,
+                    },
+                },
             },
             "/api/staff/units/import": {
                 "post": {
@@ -471,7 +553,8 @@ def openapi_document() -> dict[str, Any]:
                     "headed by column names in English or Chinese",
                     "description": "Good rows are registered with their planned visits; each "
                     "bad row is reported with every reason and nothing of it is written. "
-                    "Formulas are refused. At most 1,000 units per call.",
+                    "Formulas are refused, and serial numbers typed as numbers of more than "
+                    "15 digits or with a fraction. At most 1,000 units per call.",
                     "security": bearer,
                     "requestBody": {"required": True, "content": {
                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
@@ -479,8 +562,9 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "What was registered and what was rejected.",
                                 "content": _json(UnitImportReport)},
-                        "400": _errors("Not a workbook, an unknown column heading, a missing "
-                                       "column, or too many units."),
+                        "400": _errors("Not a workbook, a required column missing, two "
+                                       "columns for one, or too many units (a column the "
+                                       "registry does not know is ignored, with a warning)."),
                         "413": _errors("Over 5 MB."),
                         "415": {"description": "Not the .xlsx content type."},
                         **staff_errors,

@@ -1,5 +1,5 @@
-"""Staff routes of the registry of sold units (设备档案): register one unit, read one,
-import a workbook of them. A Chalice blueprint, registered in app.py.
+"""Staff routes of the registry of sold units (设备档案): register one unit, read, correct
+or retire one, import a workbook of them. A Chalice blueprint, registered in app.py.
 
 Like app.py, business modules are imported inside the views, so the API's cold start
 does not load them until a unit route is called.
@@ -107,6 +107,111 @@ def read_unit(staff: Any, serial_no: str) -> Response:
     return _json(200, view.as_dict())
 
 
+def _json_object(limit: int = MAX_JSON_BYTES) -> dict[str, Any] | Response:
+    """The request's JSON object (an empty body: an empty object), or the error answer."""
+    from chalicelib.web import forms
+
+    raw = _raw_body(limit)
+    if raw is None:
+        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
+    if not raw.strip():
+        return {}
+    try:
+        data = forms.json_body(raw)
+    except forms.BadRequest as bad:
+        return _errors(400, bad.errors)
+    if not isinstance(data, dict):
+        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
+    return data
+
+
+def _version(data: dict[str, Any]) -> int | Response | None:
+    """The optional ``version`` the caller read (taken out of ``data``), or the 400."""
+    version = data.pop("version", None)
+    if version is None or (isinstance(version, int) and not isinstance(version, bool)
+                           and version >= 1):
+        return version
+    return _errors(400, [{"field": "version", "message": "the unit's version as read: a "
+                          "whole number from 1"}])
+
+
+def _unit_write(write: Callable[[], Any]) -> Response:
+    """Run a correction or a retirement; its refusals as answers (nothing written)."""
+    from chalicelib.services import units as registry
+
+    try:
+        view = write()
+    except registry.NotYourRole as refused:
+        return _errors(403, [p.as_dict() for p in refused.problems])
+    except registry.UnitNotFound:
+        return _errors(404, [{"field": "serial_no", "message": "no such unit"}])
+    except registry.UnitRejected as rejected:
+        return _errors(400, [p.as_dict() for p in rejected.problems])
+    except registry.UnitRetired as retired:
+        return _errors(409, [{"field": "serial_no", "message": str(retired)}])
+    except registry.StaleUnit as stale:
+        return _json(409, {"errors": [{"field": "version", "message": str(stale)}],
+                           "current_version": stale.current_version})
+    return _json(200, view.as_dict())
+
+
+@units.route("/api/staff/units/{serial_no}", methods=["PATCH"],
+             content_types=["application/json"])
+@staff_route
+def correct_unit(staff: Any, serial_no: str) -> Response:
+    """Correct a unit's fields (a JSON object of the fields to change; null clears an
+    optional one; ``version``: the version read, else the unit as it is now). Its visits to
+    come are re-planned when its dates or warranty terms change."""
+    from chalicelib import bootstrap
+    from chalicelib.services import units as registry
+    from chalicelib.settings import get_policies
+
+    data = _json_object()
+    if isinstance(data, Response):
+        return data
+    version = _version(data)
+    if isinstance(version, Response):
+        return version
+    if not 0 < len(serial_no) <= 64:
+        return _errors(404, [{"field": "serial_no", "message": "no such unit"}])
+    return _unit_write(lambda: registry.update_unit(
+        bootstrap.unit_store(), get_policies(), serial_no, data, bootstrap.now(),
+        role=staff.role, expected_version=version,
+    ))
+
+
+@units.route("/api/staff/units/{serial_no}", methods=["DELETE"],
+             content_types=["application/json"])
+@staff_route
+def retire_unit(staff: Any, serial_no: str) -> Response:
+    """Retire a unit (``{"reason": "…", "version"?: N}``): kept for its history, marked
+    retired with who, when and why; its planned visits are removed and it opens no more."""
+    from chalicelib import bootstrap
+    from chalicelib.services import units as registry
+    from chalicelib.settings import get_policies
+
+    data = _json_object()
+    if isinstance(data, Response):
+        return data
+    version = _version(data)
+    if isinstance(version, Response):
+        return version
+    reason = data.pop("reason", None)
+    problems = [{"field": name, "message": "unknown field"} for name in data]
+    if not isinstance(reason, str) or not reason.strip():
+        problems.insert(0, {"field": "reason", "message": "say why the unit is retired "
+                            "(scrapped, sold on, returned, …)"})
+    if problems:
+        return _errors(400, problems)
+    assert isinstance(reason, str)
+    if not 0 < len(serial_no) <= 64:
+        return _errors(404, [{"field": "serial_no", "message": "no such unit"}])
+    return _unit_write(lambda: registry.retire_unit(
+        bootstrap.unit_store(), get_policies(), serial_no, reason=reason, by=staff.actor,
+        now=bootstrap.now(), role=staff.role, expected_version=version,
+    ))
+
+
 @units.route("/api/staff/units/import", methods=["POST"], content_types=[XLSX_TYPE])
 @staff_route
 def import_workbook(staff: Any) -> Response:
@@ -121,11 +226,12 @@ def import_workbook(staff: Any) -> Response:
     if raw is None:
         return _errors(413, [{"field": "body", "message": "must be at most 5 MB"}])
     try:
-        rows = read_units(raw, max_rows=MAX_WORKBOOK_UNITS)
+        sheet = read_units(raw, max_rows=MAX_WORKBOOK_UNITS)
     except WorkbookError as bad:
         return _errors(400, [{"field": "body", "message": str(bad)}])
     policies, now = get_policies(), bootstrap.now()
     report = import_units(
-        bootstrap.unit_store(), policies, rows, now, company_today(policies, now)
+        bootstrap.unit_store(), policies, sheet.rows, now, company_today(policies, now),
+        warnings=sheet.warnings,
     )
     return _json(200, report.as_dict())

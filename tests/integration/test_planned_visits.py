@@ -5,14 +5,15 @@ when two runs overlap, or when a run dies between opening the case and taking th
 The clock only moves when told (time_machine); the schedule is invoked as Lambda invokes it.
 The unit below was accepted on 15 January 2026 with a 12-month warranty and registered on
 2 March: its visits are 15 April, 15 July, 15 October 2026, 15 January 2027 (the warranty's
-end) and 15 January 2028 (the yearly visit after it), each due at 09:00 in Shanghai.
+end) and 15 January 2028 (the yearly visit after it), each due at 09:00 in Shanghai; each
+yearly visit that becomes a case plans the next, for as long as the unit is in service.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ import time_machine
 
 from chalicelib import bootstrap
 from chalicelib.domain.staff import Role
+from chalicelib.domain.units import Retirement
 from chalicelib.services.units import VisitsReport, open_planned_visits
 from chalicelib.settings import get_policies, get_settings
 from tests.integration.test_staff_api import body, call, staff_token
@@ -110,7 +112,7 @@ def test_a_visit_becomes_a_case_for_the_customer_at_the_opening_of_its_day(
 
     ran = desk.run_schedule(sh(2026, 4, 15, 9, 0))
 
-    assert ran == {"due": 1, "opened": 1, "lost_races": 0, "failed": 0}
+    assert ran == {"due": 1, "opened": 1, "lost_races": 0, "failed": 0, "retired": 0}
     [case] = desk.visit_cases()
     assert case["serial_no"] == "FL-2026-0042"
     assert case["product"] == "CPD30 forklift"
@@ -150,7 +152,7 @@ def test_a_run_that_died_after_opening_the_case_is_finished_by_the_next_one(
     store = bootstrap.unit_store()
     real_visit_done = store.visit_done
 
-    def die(serial_no: str, day: Any) -> bool:
+    def die(*args: Any) -> bool:
         raise TimeoutError("the Lambda ran out of time")
 
     monkeypatch.setattr(store, "visit_done", die)
@@ -207,3 +209,109 @@ def test_the_command_line_opens_the_visits_due_now(
 
     assert '"opened": 1' in capsys.readouterr().out
     assert len(desk.visit_cases()) == 1
+
+
+# -- after the warranty: a visit once a year, for as long as the unit is in service --------
+
+
+def visit_days(desk: Desk) -> list[str]:
+    return sorted(case["description"].splitlines()[0].split()[3]
+                  for case in desk.visit_cases())
+
+
+def test_after_the_warranty_a_visit_comes_every_year(desk: Desk) -> None:
+    assert desk.run_schedule(sh(2027, 1, 15, 9))["opened"] == 4
+    assert desk.visits_to_come() == ["2028-01-15"]
+
+    for year in (2028, 2029, 2030):
+        ran = desk.run_schedule(sh(year, 1, 15, 9))
+        assert ran["opened"] == 1
+        assert desk.visits_to_come() == [f"{year + 1}-01-15"]
+        assert desk.run_schedule(sh(year, 1, 15, 10))["due"] == 0  # nothing twice
+
+    assert visit_days(desk) == [
+        "2026-04-15", "2026-07-15", "2026-10-15", "2027-01-15", "2028-01-15", "2029-01-15",
+        "2030-01-15",
+    ]
+
+
+def test_a_yearly_visit_is_opened_once_and_plans_one_next_when_runs_overlap(
+    desk: Desk, moto_serialised: None
+) -> None:
+    desk.run_schedule(sh(2027, 1, 15, 9))
+    when = sh(2028, 1, 15, 9)
+    units, cases = bootstrap.unit_store(), bootstrap.case_store()
+    settings, policies = get_settings(), get_policies()
+    barrier = threading.Barrier(2)
+    reports: list[VisitsReport] = []
+
+    def run() -> None:
+        barrier.wait(timeout=10)
+        reports.append(open_planned_visits(units, cases, settings, policies, when))
+
+    with time_machine.travel(when, tick=False):
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert sum(r.opened for r in reports) == 1
+    assert visit_days(desk).count("2028-01-15") == 1
+    assert desk.visits_to_come() == ["2029-01-15"]
+
+
+def test_a_run_that_died_on_a_yearly_visit_is_finished_and_plans_the_next_once(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk.run_schedule(sh(2027, 1, 15, 9))
+    store = bootstrap.unit_store()
+    real_visit_done = store.visit_done
+
+    def die(*args: Any) -> bool:
+        raise TimeoutError("the Lambda ran out of time")
+
+    monkeypatch.setattr(store, "visit_done", die)
+    with time_machine.travel(sh(2028, 1, 15, 9), tick=False), pytest.raises(TimeoutError):
+        open_planned_visits(store, bootstrap.case_store(), get_settings(), get_policies(),
+                            sh(2028, 1, 15, 9))
+    assert desk.visits_to_come() == ["2028-01-15"]  # still to do: no next one yet
+    monkeypatch.setattr(store, "visit_done", real_visit_done)
+
+    assert desk.run_schedule(sh(2028, 1, 15, 10))["opened"] == 1
+
+    assert visit_days(desk).count("2028-01-15") == 1
+    assert desk.visits_to_come() == ["2029-01-15"]
+
+
+def test_a_retired_unit_opens_no_more_visits(desk: Desk) -> None:
+    desk.run_schedule(sh(2026, 4, 15, 9))
+    with time_machine.travel(sh(2026, 5, 2, 11), tick=False):
+        boss = staff_token(Role.SUPERVISOR)
+        retired = call(desk.client, "delete", "/api/staff/units/FL-2026-0042", boss,
+                       {"reason": "scrapped after a fire"})
+    assert retired.status_code == 200, retired.body
+    assert desk.visits_to_come() == []
+
+    assert desk.run_schedule(sh(2030, 1, 15, 9))["due"] == 0
+    assert visit_days(desk) == ["2026-04-15"]
+
+
+def test_a_visit_left_on_the_schedule_of_a_retired_unit_is_taken_off_without_a_case(
+    desk: Desk,
+) -> None:
+    store = bootstrap.unit_store()
+    found = store.unit_with_version("FL-2026-0042")
+    assert found is not None
+    unit, version = found
+    # Retired by a write that left its visits (as a visit planned at the very moment of
+    # the retirement would be left).
+    retired = unit.model_copy(update={"retired": Retirement(
+        at=sh(2026, 5, 1, 10), by="staff:boss", reason="sold on")})
+    assert store.replace_unit(retired, version, sh(2026, 5, 1, 10))
+
+    ran = desk.run_schedule(sh(2026, 10, 16, 9))
+
+    assert ran == {"due": 3, "opened": 0, "lost_races": 0, "failed": 0, "retired": 3}
+    assert desk.visit_cases() == []
+    assert store.pending_visits("FL-2026-0042") == [date(2027, 1, 15), date(2028, 1, 15)]

@@ -2,7 +2,9 @@
 command line or the staff API, one unit registered or read over HTTP.
 
 What staff notice: the good rows are registered with their planned visits, every bad row
-is listed with its row number and all its reasons, and nothing of a bad row is stored.
+is listed with its row number and all its reasons, and nothing of a bad row is stored; a
+column the registry does not know is ignored and the report says so; serial numbers Excel
+cannot hold as numbers are refused, dates typed in the usual Chinese ways are taken.
 The clock stands at 1 June 2026, 10:00 in Shanghai.
 """
 
@@ -130,8 +132,10 @@ def rejected_of(report: dict[str, Any]) -> dict[int, list[tuple[str, str]]]:
 
 
 def test_a_workbook_is_read_with_its_row_numbers_headings_in_either_language() -> None:
-    rows = read_units(MIXED)
+    sheet = read_units(MIXED)
+    rows = sheet.rows
 
+    assert sheet.warnings == []
     assert [row.number for row in rows] == [2, 4, 5, 6, 7, 8, 9, 10]
     first = rows[0].values
     assert first["serial_no"] == "FL-1"
@@ -140,19 +144,43 @@ def test_a_workbook_is_read_with_its_row_numbers_headings_in_either_language() -
     assert rows[4].values["customer_name"].startswith("=HYPERLINK(")
 
 
-def test_an_unknown_heading_is_named_with_the_known_ones() -> None:
-    with pytest.raises(WorkbookError) as bad:
-        read_units(xlsx([*HEADINGS, "保修期"], [*good("FL-1"), "2 years"]))
+def test_an_unknown_column_and_values_under_no_heading_are_ignored_with_a_warning(
+    registry_desk: None,
+) -> None:
+    workbook = xlsx([*HEADINGS, "notes", None, "保修期"],
+                    [*good("FL-1"), "by the gate", "x", "2 years"],
+                    [*good("FL-2"), None, None, None])
 
-    message = str(bad.value)
-    assert "unknown column heading '保修期' (column M)" in message
-    assert "serial_no / serial / 序列号 / 机号" in message
-    assert "warranty_months / 保修月数" in message
+    sheet = read_units(workbook)
+
+    assert [row.number for row in sheet.rows] == [2, 3]
+    assert "notes" not in sheet.rows[0].values
+    assert len(sheet.warnings) == 3
+    assert sheet.warnings[0].startswith("column 'notes' (column M) is not a registry column: "
+                                        "ignored")
+    assert sheet.warnings[1].startswith("column '保修期' (column O) is not a registry column")
+    assert sheet.warnings[2] == "column N has values but no heading (the first in row 2): " \
+        "ignored"
+    report = registry.import_units(
+        bootstrap.unit_store(), get_policies(), sheet.rows, NOW, date(2026, 6, 1),
+        warnings=sheet.warnings,
+    )
+    assert report.registered == ["FL-1", "FL-2"]
+    assert report.as_dict()["warnings"] == sheet.warnings
 
 
 def test_a_sheet_without_a_required_column_or_not_a_workbook_is_refused() -> None:
     with pytest.raises(WorkbookError, match="no column for: sold_on / 销售日期"):
         read_units(xlsx(["序列号", "型号", "客户", "邮箱"], ["FL-1", "CPD30", "A", "a@b.com"]))
+    # A misspelt required heading: the refusal names it.
+    with pytest.raises(WorkbookError) as misspelt:
+        read_units(xlsx(["序列号", "型号", "客户", "邮箱", "sale date"],
+                        ["FL-1", "CPD30", "A", "a@b.com", "2026-01-10"]))
+    assert str(misspelt.value) == (
+        "the sheet has no column for: sold_on / 销售日期 (the headings 'sale date' (column E) "
+        "are not ones the registry knows)")
+    with pytest.raises(WorkbookError, match="columns A and B are both serial_no"):
+        read_units(xlsx(["serial", "序列号", "model"], ["FL-1", "FL-1", "CPD30"]))
     with pytest.raises(WorkbookError, match="not an Excel workbook"):
         read_units(b"serial_no,model\nFL-1,CPD30\n")
 
@@ -163,7 +191,7 @@ def test_the_template_has_every_column_and_reads_back_as_an_empty_registry(
     out = tmp_path / "units.xlsx"
 
     assert main(["units", "template", str(out)]) == 0
-    assert read_units(out) == []
+    assert read_units(out).rows == []
     assert out.read_bytes()[:2] == b"PK"
     assert template()[:2] == b"PK"
 
@@ -176,7 +204,7 @@ def test_good_rows_land_with_their_visits_and_bad_rows_leave_nothing(registry_de
     policies = get_policies()
 
     report = registry.import_units(
-        bootstrap.unit_store(), policies, read_units(MIXED), NOW, date(2026, 6, 1)
+        bootstrap.unit_store(), policies, read_units(MIXED).rows, NOW, date(2026, 6, 1)
     ).as_dict()
 
     assert report["serial_nos"] == ["FL-1", "FL-5"]
@@ -194,11 +222,72 @@ def test_good_rows_land_with_their_visits_and_bad_rows_leave_nothing(registry_de
     assert fl5 is not None and fl5.maintenance_contract and fl5.warranty_months == 24
 
 
+def test_serial_numbers_excel_cannot_hold_as_numbers_are_refused_with_what_to_do(
+    registry_desk: None,
+) -> None:
+    rows = read_units(xlsx(
+        HEADINGS,
+        good(123456789012345678),  # typed as a number: Excel keeps 15 of its digits
+        good(1.23456789012346e17),  # as Excel itself saves such a number
+        good(1.5),
+        good(123456789012345),  # 15 digits: exact
+        good(20260001.0),
+    )).rows
+
+    report = registry.import_units(bootstrap.unit_store(), get_policies(), rows, NOW,
+                                   date(2026, 6, 1))
+
+    assert report.registered == ["123456789012345", "20260001"]
+    refused = {r.row: (r.serial_no, r.problems) for r in report.rejected}
+    assert set(refused) == {2, 3, 4}
+    for serial, problems in refused.values():
+        assert serial is None  # never a number that may not be the one typed
+        [problem] = problems
+        assert problem.field == "serial_no"
+        assert "format the column as text" in problem.message
+    assert refused[2][1][0].message.startswith("a number of 18 digits: Excel keeps only 15")
+    assert refused[4][1][0].message.startswith("the number 1.5 is not a serial number")
+    assert sorted(item["PK"]["S"] for item in all_items() if item["SK"]["S"] == "UNIT") == [
+        "UNIT#123456789012345", "UNIT#20260001"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "day"),
+    [("2026/01/10", date(2026, 1, 10)), ("2026-1-5", date(2026, 1, 5)),
+     ("2026年1月15日", date(2026, 1, 15)), ("2026年 3月 1日", date(2026, 3, 1)),
+     ("2026-01-10", date(2026, 1, 10)), (datetime(2026, 2, 3), date(2026, 2, 3))],
+)
+def test_dates_are_taken_as_staff_type_them(registry_desk: None, typed: Any, day: date) -> None:
+    rows = read_units(xlsx(HEADINGS, good("FL-1", 销售日期=typed, 验收日期=None))).rows
+
+    report = registry.import_units(bootstrap.unit_store(), get_policies(), rows, NOW,
+                                   date(2026, 6, 1))
+
+    assert report.registered == ["FL-1"], report.rejected
+    unit = bootstrap.unit_store().get_unit("FL-1")
+    assert unit is not None and unit.sold_on == day
+
+
+@pytest.mark.parametrize("typed", ["2026/02/30", "10/01/2026", "2026/1", "2026年13月1日"])
+def test_a_date_that_is_not_one_is_refused_with_the_ways_to_write_it(
+    registry_desk: None, typed: str
+) -> None:
+    rows = read_units(xlsx(HEADINGS, good("FL-1", 销售日期=typed, 验收日期=None))).rows
+
+    report = registry.import_units(bootstrap.unit_store(), get_policies(), rows, NOW,
+                                   date(2026, 6, 1))
+
+    assert [(p.field, p.message) for p in report.rejected[0].problems] == [
+        ("sold_on", "not a date: use a date cell, or write it as YYYY-MM-DD (or YYYY/MM/DD, "
+                    "YYYY年M月D日)")]
+    assert items_of("FL-1") == []
+
+
 def test_a_unit_registered_meanwhile_is_refused_by_the_table_and_blocks_no_other(
     registry_desk: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = bootstrap.unit_store()
-    rows = read_units(xlsx(HEADINGS, good("FL-1"), good("FL-2"), good("FL-3")))
+    rows = read_units(xlsx(HEADINGS, good("FL-1"), good("FL-2"), good("FL-3"))).rows
     # Someone registers FL-2 after the import looked it up and before it writes.
     monkeypatch.setattr(store, "registered", lambda serials: set())
     store.add_units([Unit(serial_no="FL-2", model="other", customer_name="Other",
@@ -256,7 +345,21 @@ def test_an_unreadable_workbook_stops_the_import_with_the_reason(
     workbook.write_bytes(xlsx(["serial", "colour"], ["FL-1", "red"]))
 
     assert main(["units", "import", str(workbook)]) == 2
-    assert "unknown column heading 'colour' (column B)" in capsys.readouterr().err
+    assert "no column for: model / 型号, customer_name" in capsys.readouterr().err
+
+
+def test_the_command_line_import_says_what_it_ignored(
+    registry_desk: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workbook = tmp_path / "units.xlsx"
+    workbook.write_bytes(xlsx([*HEADINGS, "备注"], [*good("FL-1"), "by the gate"]))
+
+    assert main(["units", "import", str(workbook)]) == 0
+
+    out = capsys.readouterr().out
+    assert f"{workbook}: warning: column '备注' (column M) is not a registry column: " \
+        "ignored" in out
+    assert f"{workbook}: 1 registered with 4 planned visits, 0 rejected" in out
 
 
 def test_the_command_line_shows_a_unit_its_warranty_end_and_visits_to_come(
@@ -359,7 +462,13 @@ def test_staff_import_a_workbook_over_http(client: Any, registry_desk: None) -> 
     assert report["serial_nos"] == ["FL-1", "FL-5"]
     assert rejected_of(report) == REJECTED
     assert report["rows"] == 8
+    assert report["warnings"] == []
     assert items_of("FL-3") == []
+    noted = post_workbook(client, token, xlsx([*HEADINGS, "notes"], [*good("FL-9"), "x"]))
+    assert noted.status_code == 200
+    assert json.loads(noted.body)["serial_nos"] == ["FL-9"]
+    [warning] = json.loads(noted.body)["warnings"]
+    assert warning.startswith("column 'notes' (column M) is not a registry column: ignored")
 
 
 def test_a_workbook_that_cannot_be_read_too_large_or_of_another_type_is_refused(
@@ -369,7 +478,9 @@ def test_a_workbook_that_cannot_be_read_too_large_or_of_another_type_is_refused(
 
     unknown = post_workbook(client, token, xlsx(["serial_no", "colour"], ["FL-1", "red"]))
     assert unknown.status_code == 400
-    assert "unknown column heading 'colour'" in body(unknown)["errors"][0]["message"]
+    message = body(unknown)["errors"][0]["message"]
+    assert "the sheet has no column for: model / 型号" in message
+    assert "'colour' (column B) are not ones the registry knows" in message
     assert post_workbook(client, token, b"not a workbook").status_code == 400
     assert post_workbook(client, token, b"\0" * (5 * 1024 * 1024 + 1)).status_code == 413
     assert post_workbook(client, token, MIXED, "text/csv").status_code == 415

@@ -10,14 +10,20 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.policies import FieldServicePolicy, Partner, Policies
+from chalicelib.domain.staff import Role
 from chalicelib.domain.units import (
     COLUMN_FOR_HEADING,
+    EDITABLE_FIELDS,
     PlannedVisit,
+    Retirement,
     Unit,
     add_months,
+    correction_refusals,
     heading_key,
+    next_visit_after_warranty,
     planned_visits,
     registration_problems,
+    retirement_refusal,
     warranty_standing,
 )
 from chalicelib.services.units import (
@@ -92,6 +98,25 @@ def test_the_registrys_last_reading_counts_when_the_technician_read_none() -> No
     assert standing(forklift, date(2026, 6, 1), hours=900).in_warranty
 
 
+def test_without_any_reading_the_date_decides_and_says_the_hours_were_not_checked() -> None:
+    forklift = unit(warranty_months=12, warranty_hours=1500)
+
+    unread = standing(forklift, date(2026, 6, 1))
+    assert unread.in_warranty
+    assert unread.reasons == ("in_period", "hours_unknown")
+    assert not unread.hours_checked
+    # A reading now, or the registry's last one, and the hours are checked.
+    assert standing(forklift, date(2026, 6, 1), hours=10).reasons == ("in_period",)
+    read = standing(unit(warranty_months=12, warranty_hours=1500, operating_hours=700),
+                    date(2026, 6, 1))
+    assert read.reasons == ("in_period",) and read.hours == 700 and read.hours_checked
+    # Out of the warranty anyway: the hours would not change it, nothing more to say.
+    assert standing(forklift, date(2027, 6, 1)).reasons == ("period_ended",)
+    assert standing(forklift, date(2026, 6, 1), misuse=True).reasons == ("misuse",)
+    # No hours limit: nothing to check.
+    assert standing(unit(warranty_months=12), date(2026, 6, 1)).reasons == ("in_period",)
+
+
 def test_a_warranty_of_hours_only_never_ends_by_date() -> None:
     by_hours = unit(warranty_hours=2000)
 
@@ -143,6 +168,37 @@ def test_a_visit_every_quarter_of_the_warranty_and_one_a_year_after() -> None:
     assert visits(forklift, visits_after=3)[-3:] == [
         date(2028, 1, 15), date(2029, 1, 15), date(2030, 1, 15)
     ]
+
+
+def test_a_unit_registered_long_after_its_warranty_gets_the_yearly_visits_to_come() -> None:
+    old = unit(sold_on=date(2019, 5, 10), warranty_months=12)
+
+    assert visits(old, from_day=date(2026, 6, 1)) == [date(2027, 5, 10)]
+    assert visits(old, from_day=date(2026, 6, 1), visits_after=2) == [
+        date(2027, 5, 10), date(2028, 5, 10)]
+    assert visits(old, from_day=date(2027, 5, 10)) == [date(2027, 5, 10)]
+    assert visits(old, from_day=date(2026, 6, 1), visits_after=0) == []
+
+
+def next_after(u: Unit, opened: date, visits_after: int = 1) -> date | None:
+    return next_visit_after_warranty(u, opened, default_months=24, every_after=12,
+                                     visits_after=visits_after)
+
+
+def test_each_visit_after_the_warranty_plans_the_next_for_as_long_as_the_unit_serves() -> None:
+    forklift = unit(warranty_months=12, accepted_on=date(2026, 1, 15))  # ends 2027-01-15
+
+    assert next_after(forklift, date(2026, 10, 15)) is None  # in the warranty: planned
+    assert next_after(forklift, date(2027, 1, 15)) is None  # its last day: still in it
+    assert next_after(forklift, date(2028, 1, 15)) == date(2029, 1, 15)
+    assert next_after(forklift, date(2035, 1, 15)) == date(2036, 1, 15)
+    # Three planned ahead: the one opened plans the one three years on.
+    assert next_after(forklift, date(2028, 1, 15), visits_after=3) == date(2031, 1, 15)
+    assert next_after(forklift, date(2028, 1, 15), visits_after=0) is None
+    assert next_after(unit(warranty_hours=2000), date(2040, 1, 1)) is None
+    retired = forklift.model_copy(update={"retired": Retirement(
+        at=NOW, by="staff:boss", reason="scrapped")})
+    assert next_after(retired, date(2028, 1, 15)) is None
 
 
 def test_a_unit_warranted_by_hours_only_has_no_planned_visits() -> None:
@@ -209,9 +265,52 @@ def test_every_problem_of_a_row_is_named_by_its_column() -> None:
     by_field = {p.field: p.message for p in problems}
     assert by_field["serial_no"] == "is missing"
     assert "email" in by_field["customer_email"]
-    assert by_field["sold_on"] == "not a date: use a date cell, or write it as YYYY-MM-DD"
+    assert by_field["sold_on"] == (
+        "not a date: use a date cell, or write it as YYYY-MM-DD (or YYYY/MM/DD, YYYY年M月D日)")
     assert by_field["warranty_months"] == "must be a whole number"
     assert by_field["maintenance_contract"] == "write yes or no (是 / 否)"
+
+
+@pytest.mark.parametrize(
+    ("typed", "day"),
+    [("2026/01/20", date(2026, 1, 20)), ("2026-1-5", date(2026, 1, 5)),
+     ("2026年1月20日", date(2026, 1, 20)), ("2026.1.20", date(2026, 1, 20)),
+     (" 2026-01-20 ", date(2026, 1, 20))],
+)
+def test_dates_typed_as_text_the_usual_ways_are_dates(typed: str, day: date) -> None:
+    found, problems = unit_from_row(row(accepted_on=typed))
+
+    assert problems == []
+    assert found is not None and found.accepted_on == day
+
+
+@pytest.mark.parametrize("serial", [123456789012345678, 1.2345678901234568e17, 1.5, 1e16])
+def test_a_serial_number_excel_cannot_hold_as_a_number_is_refused(serial: object) -> None:
+    found, problems = unit_from_row(row(serial_no=serial))
+
+    assert found is None
+    assert [p.field for p in problems] == ["serial_no"]
+    assert "format the column as text" in problems[0].message
+
+
+def test_a_serial_number_of_up_to_15_digits_may_be_a_number() -> None:
+    found, _ = unit_from_row(row(serial_no=999999999999999))
+    assert found is not None and found.serial_no == "999999999999999"
+
+
+def test_who_corrects_and_retires_units() -> None:
+    contact = {"dealer", "region", "customer_phone", "model"}
+    terms = {"warranty_months", "sold_on", "operating_hours"}
+    for role in (Role.SUPERVISOR, Role.SERVICE_DIRECTOR, Role.SERVICE_VP):
+        assert correction_refusals(role, contact | terms) == []
+        assert retirement_refusal(role) is None
+    assert correction_refusals(Role.AGENT, contact) == []
+    assert {p.field for p in correction_refusals(Role.AGENT, contact | terms)} == terms
+    assert retirement_refusal(Role.AGENT) is not None
+    for role in (Role.TECHNICIAN, Role.FINANCE, Role.LOGISTICS, Role.SALES_VP, Role.RND):
+        assert [p.field for p in correction_refusals(role, contact)] == ["role"]
+        assert retirement_refusal(role) is not None
+    assert set(EDITABLE_FIELDS) < set(Unit.model_fields)
 
 
 def test_a_formula_is_never_taken_as_a_value() -> None:
@@ -277,7 +376,9 @@ class MemoryUnits:
     ) -> tuple[list[PlannedVisit], str | None]:
         raise NotImplementedError
 
-    def visit_done(self, serial_no: str, day: date) -> bool:
+    def visit_done(
+        self, serial_no: str, day: date, next_visit: PlannedVisit | None = None
+    ) -> bool:
         raise NotImplementedError
 
 
