@@ -8,6 +8,8 @@ Item layout (PK / SK):
                                          (partition TIMER) until its last stage fired;
                                          follow-up calls also on gsi2 (CALLS, by due time)
   REPORTDAY#<date>     / CASE#<id>       the case as it stood at its last change that UTC day
+  CASE#<id>            / REPORTOLDPARTS  its latest report row, once it owed an old part;
+                                         gsi2 (REPORTOLDPARTS, when the last came back)
   REPORTSENT#<name>    / REPORTSENT      a daily or monthly report sent (claimed once)
   REPORT#<name>        / OUTBOX#<id>     the e-mails of a report
   CASENO#<number>      / CASENO          case number → case id (unique)
@@ -43,7 +45,12 @@ from pydantic import ValidationError
 from chalicelib.adapters.mail_records import sent_lookup_item
 from chalicelib.domain.case import Case, CaseEvent
 from chalicelib.domain.customer import CustomerRecord, customer_id_for, phone_key
-from chalicelib.domain.reports import ReportRow, report_row
+from chalicelib.domain.reports import (
+    ReportRow,
+    ever_owed_old_parts,
+    last_old_part_back,
+    report_row,
+)
 from chalicelib.domain.staff import StaffMember
 from chalicelib.domain.timers import DueTimer, Timer, TimerChanges, timer_changes
 from chalicelib.services.ports import (
@@ -68,6 +75,7 @@ CASE_DUE_PARTITION = "CASEDUE"
 TIMER_DUE_PARTITION = "TIMER"
 CALLS_PARTITION = "CALLS"
 SHEET_DUE_PARTITION = "SHEETS"  # cases whose rows in the staff's sheet wait to be written
+REPORT_OLD_PARTS_PARTITION = "REPORTOLDPARTS"  # gsi2: cases that owed old parts (reports)
 OUTBOX_LEASE = timedelta(minutes=5)
 
 _serializer = TypeSerializer()
@@ -526,7 +534,7 @@ class DynamoCaseStore(OnTheTable):
         """What every case change also writes: its timers, its report row of the day, and
         the mark that its rows in the staff's sheet must be written again."""
         return [*self._timer_writes(case, timer_changes(previous, case)),
-                self._report_row_put(case), self._sheet_dirty_mark(case)]
+                *self._report_writes(case), self._sheet_dirty_mark(case)]
 
     def _sheet_dirty_mark(self, case: Case) -> dict[str, Any]:
         """The sheet's outbox entry: the case's CASE#/SHEET item goes on the sparse ``due``
@@ -1163,9 +1171,11 @@ class DynamoCaseStore(OnTheTable):
             )
         return sorted(timers, key=lambda timer: str(timer["due_at"]))
 
-    def follow_up_calls(self, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
-        """The follow-up calls due now, the longest waiting first."""
-        response = self.client.query(
+    def follow_up_calls(self, now: datetime, page_size: int = 200) -> list[dict[str, Any]]:
+        """Every follow-up call due now, the longest waiting first (read ``page_size``
+        at a time: each item carries its case, so a page is also cut at 1 MB)."""
+        calls = []
+        pages = self.client.get_paginator("query").paginate(
             TableName=self.table_name,
             IndexName="gsi2",
             KeyConditionExpression="gsi2pk = :p AND gsi2sk < :bound",
@@ -1173,33 +1183,56 @@ class DynamoCaseStore(OnTheTable):
                 ":p": {"S": CALLS_PARTITION},
                 ":bound": {"S": f"{timestamp(now)}$"},
             },
-            Limit=limit,
+            PaginationConfig={"PageSize": page_size},
         )
-        calls = []
-        for item in response["Items"]:
-            call = from_item(item)["call"]
-            # DynamoDB numbers come back as Decimal: the call list is plain JSON.
-            call.update(call_number=int(call["call_number"]), attempts=int(call["attempts"]))
-            calls.append(call)
+        for page in pages:
+            for item in page["Items"]:
+                call = from_item(item)["call"]
+                # DynamoDB numbers come back as Decimal: the call list is plain JSON.
+                call.update(call_number=int(call["call_number"]),
+                            attempts=int(call["attempts"]))
+                calls.append(call)
         return calls
 
     # -- report rows ---------------------------------------------------------------------
 
-    def _report_row_put(self, case: Case) -> dict[str, Any]:
+    def _report_writes(self, case: Case) -> list[dict[str, Any]]:
+        """The case's report row of the day; and, for a case that ever owed an old part,
+        its latest row on gsi2 (REPORTOLDPARTS), sorted by when its last old part came
+        back ('~', after every date, while one is out): a month's report reads the cases
+        holding an old part at its end from there, whether they changed that month or not."""
+        row = report_row(case)
         day = case.updated_at.astimezone(UTC).date().isoformat()
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": to_item(
-                    {
-                        "PK": f"REPORTDAY#{day}",
-                        "SK": f"CASE#{case.case_id}",
-                        "type": "report_row",
-                        "row": report_row(case).model_dump(mode="json"),
-                    }
-                ),
+        values = {"type": "report_row", "row": row.model_dump(mode="json")}
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": to_item(
+                        {"PK": f"REPORTDAY#{day}", "SK": f"CASE#{case.case_id}", **values}
+                    ),
+                }
             }
-        }
+        ]
+        if ever_owed_old_parts(row):
+            back = last_old_part_back(row)
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": to_item(
+                            {
+                                "PK": f"CASE#{case.case_id}",
+                                "SK": "REPORTOLDPARTS",
+                                **values,
+                                "gsi2pk": REPORT_OLD_PARTS_PARTITION,
+                                "gsi2sk": f"{timestamp(back) if back else '~'}#{case.case_id}",
+                            }
+                        ),
+                    }
+                }
+            )
+        return writes
 
     def report_rows(self, first: datetime, last: datetime) -> list[ReportRow]:
         """Every report row of the UTC days from ``first`` to ``last`` (one Query per
@@ -1215,6 +1248,23 @@ class DynamoCaseStore(OnTheTable):
             ):
                 rows += [ReportRow.model_validate(from_item(i)["row"]) for i in page["Items"]]
             day += timedelta(days=1)
+        return rows
+
+    def old_parts_rows(self, at: datetime) -> list[ReportRow]:
+        """The latest report row of every case that held an old part at ``at`` or later:
+        those with one still out and those whose last came back at or after ``at`` (one
+        paged Query of gsi2; cases whose old parts all came back before are not read)."""
+        rows: list[ReportRow] = []
+        for page in self.client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :p AND gsi2sk >= :at",
+            ExpressionAttributeValues={
+                ":p": {"S": REPORT_OLD_PARTS_PARTITION},
+                ":at": {"S": timestamp(at)},
+            },
+        ):
+            rows += [ReportRow.model_validate(from_item(i)["row"]) for i in page["Items"]]
         return rows
 
     def report_sent(self, name: str) -> bool:

@@ -94,7 +94,8 @@ def _summary(
         ("Median hours to first reply 首次回复中位小时数", first.median_hours, hours),
         ("Completions within target 按时完成", done.within_target, None),
         ("Median hours to completion 完成中位小时数", done.median_hours, hours),
-        ("Parts cost 配件费用", stats.parts_cost, money),
+        ("Warranty parts cost 三包备件费用", stats.parts_cost, money),
+        ("Parts sold to dealers 转为备件销售", stats.parts_sold, money),
         ("Refunds 退款", stats.refunded, money),
         ("Old parts outstanding 未返还旧件", stats.old_parts_outstanding, None),
         ("Follow-up calls 回访次数", sum(n for _, n in said.calls), None),
@@ -106,6 +107,8 @@ def _summary(
     for number, (_, _, number_format) in enumerate(figures, start=2):
         if number_format:
             sheet.cell(row=number, column=2).number_format = number_format
+    # The chart: the month's cases opened, resolved and closed (rows 4 to 6).
+    _bar(sheet, title="Cases this month 本月案件", rows=6, series=(2, 2), first_row=3)
 
 
 def _response_times(sheet: Worksheet, stats: MonthlyStatistics) -> None:
@@ -140,17 +143,30 @@ def _response_times(sheet: Worksheet, stats: MonthlyStatistics) -> None:
 
 
 def _parts(sheet: Worksheet, stats: MonthlyStatistics) -> None:
-    _table(
-        sheet,
-        ["Figure 项目", "Value 数值"],
-        [
-            ("Parts cost of cases opened 新开案件配件费用", stats.parts_cost),
-            ("Refunds of cases resolved 已解决案件退款", stats.refunded),
-            ("Old parts outstanding 未返还旧件", stats.old_parts_outstanding),
-        ],
-    )
-    sheet["B2"].number_format = "#,##0.00"
-    sheet["B3"].number_format = "#,##0.00"
+    money = [
+        ("Warranty parts shipped or bought 当月发出或采购的三包备件费用", stats.parts_cost),
+        ("Converted into parts sales to dealers 当月转为经销商备件销售", stats.parts_sold),
+        ("Refunds of cases resolved 已解决案件退款", stats.refunded),
+    ]
+    rows = _table(sheet, ["Figure 项目", "Amount 金额"], money)
+    for (cell,) in sheet.iter_rows(min_row=2, max_row=rows, min_col=2, max_col=2):
+        cell.number_format = "#,##0.00"
+    _bar(sheet, title="Parts and refunds 备件与退款", rows=rows, series=(2, 2))
+
+    # Below: the old parts still out at the month's end, by who holds them, charted too.
+    top = rows + 3
+    sheet.cell(row=top, column=1, value="Old parts outstanding 未返还旧件")
+    sheet.cell(row=top, column=2, value=stats.old_parts_outstanding)
+    header = top + 2
+    for column, text in enumerate(("Held by 持有方", "Old parts 旧件数"), start=1):
+        sheet.cell(row=header, column=column, value=text).font = Font(bold=True)
+    holders = _or_none(stats.old_parts_by_holder)
+    for offset, (holder, count) in enumerate(holders, start=1):
+        _put(sheet, header + offset, 1, holder)
+        _put(sheet, header + offset, 2, count)
+    _bar(sheet, title="Old parts outstanding at the month's end 月末未返还旧件",
+         rows=header + len(holders), series=(2, 2), first_row=header,
+         anchor=f"{get_column_letter(sheet.max_column + 2)}{header}")
 
 
 def _satisfaction(sheet: Worksheet, stats: MonthlyStatistics) -> None:
@@ -225,19 +241,24 @@ def _width(value: object) -> int:
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
-def _bar(sheet: Worksheet, *, title: str, rows: int, series: tuple[int, int]) -> BarChart:
+def _bar(
+    sheet: Worksheet, *, title: str, rows: int, series: tuple[int, int], first_row: int = 1,
+    anchor: str | None = None,
+) -> BarChart:
+    """A column chart of the table whose header is ``first_row`` and last row ``rows``:
+    the series from the columns ``series`` (titled by the header), categories column A."""
     chart = BarChart()
     chart.type = "col"
     chart.title = title
     first, last = series
-    data = Reference(sheet, min_col=first, max_col=last, min_row=1, max_row=rows)
+    data = Reference(sheet, min_col=first, max_col=last, min_row=first_row, max_row=rows)
     chart.add_data(data, titles_from_data=True)
-    chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=rows))
+    chart.set_categories(Reference(sheet, min_col=1, min_row=first_row + 1, max_row=rows))
     # openpyxl 3.1 hides the axes unless told otherwise.
     chart.x_axis.delete = False
     chart.y_axis.delete = False
     chart.width, chart.height = 20, 10
-    sheet.add_chart(chart, _beside(sheet))
+    sheet.add_chart(chart, anchor or _beside(sheet))
     return chart
 
 

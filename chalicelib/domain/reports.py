@@ -2,7 +2,10 @@
 
 The store keeps one `ReportRow` per case per (UTC) day on which the case changed, so the
 report for any past period is rebuilt from the rows of its days, without reading every
-case. Pure domain code.
+case. A case that holds an old part (三包旧件) also keeps its latest row where the
+monthly report finds it at any month's end, changed that month or not: an old part can be
+out for months without its case changing. Each dated fact (parts shipped, an old part
+back, a dispatch) is counted in the month of its own date. Pure domain code.
 """
 
 from __future__ import annotations
@@ -17,8 +20,36 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.case import Case, CaseKind, CaseStatus, Channel, Language
+from chalicelib.domain.field_service import PartsRequest
 from chalicelib.domain.followup import CALL_OUTCOMES
 from chalicelib.domain.messages import KIND_LABELS
+
+
+class PartsEntry(BaseModel):
+    """One spare-parts request as the reports count it, with its own dates."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    number: int
+    amount: Decimal
+    # When the money was spent: the parts shipped, or the urgent local purchase settled.
+    spent_at: datetime | None = None
+    paid_by_customer: bool = False  # paid work (class A): not a warranty cost
+    went_to: str | None = None  # the dealer, supplier or technician the parts went to
+    # The old part owed back from ``spent_at`` until it is received or the request is
+    # converted into a parts sale (``old_part_back_at``, whichever came first).
+    old_part_out_at: datetime | None = None
+    old_part_back_at: datetime | None = None
+    sold_at: datetime | None = None  # converted into a parts sale charged to the dealer
+    sold_amount: Decimal = Decimal(0)
+
+    def old_part_out(self, at: datetime) -> bool:
+        """Was the old part still out at ``at``?"""
+        return (
+            self.old_part_out_at is not None
+            and self.old_part_out_at < at
+            and (self.old_part_back_at is None or self.old_part_back_at >= at)
+        )
 
 
 class ReportRow(BaseModel):
@@ -41,6 +72,10 @@ class ReportRow(BaseModel):
     service_class: str | None = None
     parts_cost: Decimal = Decimal(0)
     old_parts_outstanding: int = 0
+    # Who the case was dispatched to (technician, dealer, supplier) and when.
+    dispatch_party: str | None = None
+    dispatched_at: datetime | None = None
+    parts: tuple[PartsEntry, ...] = ()
     created_at: datetime
     updated_at: datetime
     first_reply_due_at: datetime | None = None
@@ -54,6 +89,23 @@ class ReportRow(BaseModel):
     calls: tuple[tuple[int, str, datetime], ...] = ()
     satisfaction_rating: int | None = None
     rated_at: datetime | None = None
+
+
+def _parts_entry(request: PartsRequest) -> PartsEntry:
+    spent = request.shipped_at or request.settled_at
+    old, sale = request.old_part, request.sale
+    backs = [at for at in (old.received_at if old else None, sale.at if sale else None) if at]
+    return PartsEntry(
+        number=request.number,
+        amount=request.amount,
+        spent_at=spent if request.state in ("shipped", "settled") else None,
+        paid_by_customer=request.paid_by_customer,
+        went_to=request.for_party,
+        old_part_out_at=spent if old is not None else None,
+        old_part_back_at=min(backs) if old is not None and backs else None,
+        sold_at=sale.at if sale else None,
+        sold_amount=sale.amount if sale else Decimal(0),
+    )
 
 
 def _field_facts(case: Case) -> dict[str, object]:
@@ -79,7 +131,24 @@ def _field_facts(case: Case) -> dict[str, object]:
             1 for r in record.parts
             if r.old_part is not None and r.old_part.received_at is None and r.sale is None
         ),
+        "dispatch_party": dispatch.party.value if dispatch else None,
+        "dispatched_at": dispatch.dispatched_at if dispatch else None,
+        "parts": tuple(_parts_entry(r) for r in record.parts),
     }
+
+
+def ever_owed_old_parts(row: ReportRow) -> bool:
+    """Did this case ever owe an old part back (三包旧件)?"""
+    return any(p.old_part_out_at is not None for p in row.parts)
+
+
+def last_old_part_back(row: ReportRow) -> datetime | None:
+    """When the case's last old part came back; None while one is still out. The monthly
+    report reads the cases whose last old part came back at or after a month's end."""
+    backs = [p.old_part_back_at for p in row.parts if p.old_part_out_at is not None]
+    if not backs or any(at is None for at in backs):
+        return None
+    return max(at for at in backs if at is not None)
 
 
 def report_row(case: Case) -> ReportRow:
@@ -352,9 +421,11 @@ class MonthlyStatistics:
     first_reply: TimeToTarget
     completion: TimeToTarget
     by_service_class: Counts  # A paid, B contract, C free warranty
-    parts_cost: Decimal  # of the cases opened in the month
+    parts_cost: Decimal  # warranty parts shipped or bought in the month
+    parts_sold: Decimal  # warranty parts converted into sales to dealers in the month
     refunded: Decimal  # of the cases resolved in the month
     old_parts_outstanding: int  # at the month's end
+    old_parts_by_holder: Counts  # … by the dealer, supplier or technician holding them
     satisfaction: Satisfaction
 
 
@@ -377,11 +448,29 @@ def _time_to_target(
 
 
 def monthly_statistics(
-    rows: Iterable[ReportRow], start: datetime, end: datetime
+    rows: Iterable[ReportRow],
+    start: datetime,
+    end: datetime,
+    old_parts: Iterable[ReportRow] = (),
 ) -> MonthlyStatistics:
-    """The month [start, end) from each case as it stood at the month's end."""
+    """The month [start, end) from each case as it stood at the month's end.
+
+    Cases are counted by kind, product, region and service class in the month they were
+    opened; by dealer and supplier in the month they were dispatched to one; parts cost
+    in the month the parts were shipped (or the local purchase settled), parts sold in
+    the month of the sale. ``old_parts`` are rows (any, the latest best) of the cases
+    that may hold an old part at the month's end though they did not change in it; each
+    old part is counted by its own dates: out before the end and not back by then.
+    """
     cases = latest_rows(rows, end)
     opened = [row for row in cases if _within(row.created_at, start, end)]
+    dispatched = [row for row in cases if _within(row.dispatched_at, start, end)]
+    parts = [entry for row in cases for entry in row.parts]
+    holding = {row.case_id: row for row in cases}
+    holding.update((row.case_id, row) for row in old_parts if row.created_at < end)
+    out = [
+        entry for row in holding.values() for entry in row.parts if entry.old_part_out(end)
+    ]
     replied = [row for row in cases if _within(row.first_replied_at, start, end)]
     resolved = [row for row in cases if _within(row.resolved_at, start, end)]
 
@@ -418,13 +507,26 @@ def monthly_statistics(
         by_kind=_counts(row.kind.value for row in opened),
         by_product=_counts(row.product for row in opened),
         by_region=_counts(row.region for row in opened),
-        by_dealer=_counts(row.dealer for row in opened),
-        by_supplier=_counts(row.supplier for row in opened),
+        by_dealer=_counts(row.dealer for row in dispatched if row.dispatch_party == "dealer"),
+        by_supplier=_counts(
+            row.supplier for row in dispatched if row.dispatch_party == "supplier"
+        ),
         first_reply=first_reply,
         completion=completion,
         by_service_class=_counts(row.service_class for row in opened),
-        parts_cost=sum((row.parts_cost for row in opened), Decimal(0)),
+        parts_cost=sum(
+            (
+                entry.amount for entry in parts
+                if not entry.paid_by_customer and _within(entry.spent_at, start, end)
+            ),
+            Decimal(0),
+        ),
+        parts_sold=sum(
+            (entry.sold_amount for entry in parts if _within(entry.sold_at, start, end)),
+            Decimal(0),
+        ),
         refunded=sum((row.refunded_total for row in resolved), Decimal(0)),
-        old_parts_outstanding=sum(row.old_parts_outstanding for row in cases),
+        old_parts_outstanding=len(out),
+        old_parts_by_holder=_counts(entry.went_to for entry in out),
         satisfaction=satisfaction,
     )

@@ -4,7 +4,9 @@ Both are built from the report rows (one per case per day it changed), never fro
 and both are sent once: the report is claimed with a conditional write in the same
 transaction as its e-mails (the outbox), so a schedule that fires twice, or again after a
 failure, sends nothing twice. The monthly workbook is kept in S3 for the e-mail's
-attachment and for staff to download; any past month can be rebuilt on demand.
+attachment and for staff to download; any past month can be rebuilt on demand. The
+e-mailed workbook has a key of its own build (``reports/sent/…``), written once and never
+overwritten: a staff download rebuilding the month meanwhile cannot change the attachment.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ MONTH = re.compile(r"^(?P<year>\d{4})-(?P<month>0[1-9]|1[0-2])$")
 
 class ReportStore(Protocol):
     def report_rows(self, first: datetime, last: datetime) -> list[ReportRow]: ...
+
+    def old_parts_rows(self, at: datetime) -> list[ReportRow]: ...
 
     def list_cases(self, where: CaseFilter) -> list[Case]: ...
 
@@ -163,15 +167,22 @@ def send_daily_summary(
 
 
 def build_monthly(store: ReportStore, policies: Policies, month: date) -> MonthlyStatistics:
-    """The statistics of a local calendar month, from the rows of its days."""
+    """The statistics of a local calendar month, from the rows of its days and the rows
+    of the cases holding old parts at its end."""
     zone = ZoneInfo(policies.calendar.timezone)
     start = _local_midnight(month, zone)
     end = _local_midnight(_next_month(month), zone)
-    return monthly_statistics(store.report_rows(start, end), start, end)
+    return monthly_statistics(
+        store.report_rows(start, end), start, end, old_parts=store.old_parts_rows(end)
+    )
 
 
-def monthly_file_key(month: date) -> str:
-    return f"reports/monthly-{month:%Y-%m}.xlsx"
+def monthly_file_key(month: date, build: str | None = None) -> str:
+    """Where a month's workbook is kept: the one staff download (rebuilt on each
+    download), or, with ``build``, one e-mailed build that nothing overwrites."""
+    if build is None:
+        return f"reports/monthly-{month:%Y-%m}.xlsx"
+    return f"reports/sent/monthly-{month:%Y-%m}-{build}.xlsx"
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -179,16 +190,17 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def build_monthly_workbook(
     store: ReportStore, files: ReportFiles | None, settings: Settings, policies: Policies,
-    month: date,
+    month: date, key: str | None = None,
 ) -> tuple[MonthlyStatistics, bytes]:
-    """The month's workbook; kept in the report files when given."""
+    """The month's workbook; kept in the report files when given, under ``key`` (by
+    default the month's download key)."""
     from chalicelib.adapters.report_workbook import monthly_workbook
 
     stats = build_monthly(store, policies, month)
     body = monthly_workbook(stats, company_name=settings.company_name,
                             month_label=f"{month:%Y-%m}")
     if files is not None:
-        files.put(monthly_file_key(month), body, XLSX)
+        files.put(key or monthly_file_key(month), body, XLSX)
     return stats, body
 
 
@@ -212,12 +224,15 @@ def send_monthly_report(
     if not people:
         return Sent(name, False, 0, "nobody to send it to: give the managers an e-mail "
                     "or set SERVICE_DESK_SERVICE_CENTRE_EMAIL")
-    stats, _ = build_monthly_workbook(store, files, settings, policies, month)
+    # This build's own key: the outbox attaches exactly what was built here, whatever
+    # downloads rebuild under the month's download key before it is sent.
+    key = monthly_file_key(month, build=f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}")
+    stats, _ = build_monthly_workbook(store, files, settings, policies, month, key=key)
     lines = [
         f"{month:%Y-%m}: opened {stats.opened}, resolved {stats.resolved}, "
         f"closed {stats.closed}",
     ]
-    attachment = {"key": monthly_file_key(month), "filename": f"service-report-{month:%Y-%m}.xlsx"}
+    attachment = {"key": key, "filename": f"service-report-{month:%Y-%m}.xlsx"}
     messages = _messages(
         "monthly_report", f"REPORT#{name}", people, settings, lines, f"{month:%Y-%m}", now,
         attachment,

@@ -12,19 +12,34 @@ Shanghai times (``sh``); deadlines are counted on the CN calendar (09:00-17:30).
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib import bootstrap
-from chalicelib.domain.staff import Role
 from chalicelib.domain.timers import TimerKind
-from tests.integration.support import FORM, path_of
-from tests.integration.test_staff_api import body, call
+from tests.integration.support import (
+    ABNORMAL,
+    DISPATCHED,
+    EAST,
+    FIELD_MAIL,
+    HYDRAULICS,
+    LEO,
+    MAJOR,
+    NORTH,
+    PARTS_SALE,
+    PARTS_TO_APPROVE,
+    QIAN,
+    RITA,
+    SAM,
+    TOM,
+    VERA,
+    FieldDeskMixin,
+    customer_mail,
+    local,
+    use_field_policies,
+)
 from tests.integration.test_timers import (
     DIRECTOR,
     EMAILS,
@@ -39,128 +54,17 @@ from tests.integration.test_timers import (
     sh,
 )
 
-POLICIES = """
-[field_service.dealers.east]
-name = "East Forklift Service"
-email = "service@east-dealer.example"
-regions = ["Shanghai", "Jiangsu"]
-
-[field_service.dealers.north]
-name = "North Lift Partners"
-email = "desk@north-dealer.example"
-regions = ["Beijing"]
-
-[field_service.suppliers.hydraulics]
-name = "Hydraulics Ltd"
-email = "aftersales@hydraulics.example"
-"""
-EAST, NORTH = "service@east-dealer.example", "desk@north-dealer.example"
-HYDRAULICS = "aftersales@hydraulics.example"
-CUSTOMER = "maintenance@harbour-logistics.example.com"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-# Who works the field service, besides the agent Ann, supervisor Sue and director Dan.
-TOM, QIAN, VERA, SAM, RITA, LEO = "tom", "qian", "vera", "sam", "rita", "leo"
-FIELD_STAFF = {
-    TOM: (Role.TECHNICIAN, "tom@desk.example.com"),
-    QIAN: (Role.QA_MANAGER, "qian@desk.example.com"),
-    VERA: (Role.SERVICE_VP, "vera@desk.example.com"),
-    SAM: (Role.SUPPLY_VP, "sam@desk.example.com"),
-    RITA: (Role.RND, "rita@desk.example.com"),
-    LEO: (Role.LOGISTICS, "leo@desk.example.com"),
-}
-MAIL = {**EMAILS, **{staff_id: email for staff_id, (_, email) in FIELD_STAFF.items()}}
-
-# What staff and partners read (the company's language, Chinese by default).
-DISPATCHED = "派工给"
-PARTS_TO_APPROVE = "待审批"
-PARTS_SALE = "转为备件销售"
-ABNORMAL = "售服异常问题反馈单"
-MAJOR = "重大质量问题"
+MAIL = {**EMAILS, **FIELD_MAIL}
 
 
-class FieldDesk(Desk):
+class FieldDesk(FieldDeskMixin, Desk):
     """The desk of test_timers, with the field-service staff and a unit registry."""
-
-    def __init__(self, client: Any, mail_dir: Path) -> None:
-        super().__init__(client, mail_dir)
-        for staff_id, (role, email) in FIELD_STAFF.items():
-            self.add_staff(staff_id, role, email)
-
-    def register_unit(self, when: datetime, **unit: Any) -> None:
-        data = {
-            "model": "CPD30 forklift", "product_line": "forklift",
-            "customer_name": "Harbour Logistics", "customer_email": CUSTOMER,
-            "customer_phone": "021 5555 1234", "address": "Pudong, Shanghai",
-            "sold_on": "2025-09-01", "accepted_on": "2025-09-10",
-            "warranty_months": 12, "warranty_hours": 1500, **unit,
-        }
-        with self.moment(when):
-            response = call(self.client, "post", "/api/staff/units", self.tokens[OWNER], data)
-        assert response.status_code == 201, response.body
-
-    def report_repair(self, when: datetime, serial_no: str) -> Opened:
-        return self.report(
-            when, kind="repair_request", serial_no=serial_no, product="CPD30 forklift",
-            customer={"name": "Li Wei", "email": CUSTOMER, "phone": "021 5555 1234"},
-            description="The mast does not lift with a load.", language="en",
-        )
-
-    def case(self, case: Opened) -> dict[str, Any]:
-        read: dict[str, Any] = self.read(case)["case"]
-        return read
-
-    def record(self, case: Opened) -> dict[str, Any]:
-        record: dict[str, Any] = self.case(case)["field_service"]
-        return record
-
-    def timers(self, case: Opened) -> dict[str, datetime]:
-        return {t["name"]: at(t["due_at"]) for t in self.read(case)["timers"]}
-
-    def refused(self, case: Opened, when: datetime, action: str,
-                params: dict[str, Any] | None = None, staff_id: str = OWNER) -> tuple[int, str]:
-        """An action that must change nothing: its status code and message."""
-        version = self.case(case)["version"]
-        response = self.act(case, when, action, params, staff_id)
-        assert response.status_code != 200, (action, response.body)
-        assert self.case(case)["version"] == version
-        errors = body(response)["errors"]
-        return response.status_code, " | ".join(f"{e['field']}: {e['message']}" for e in errors)
-
-    def sign(self, case: Opened, when: datetime, what: str, name: str) -> None:
-        """The customer opens the link from the e-mail and signs with their name."""
-        path = path_of(case.status_url) + "/sign"
-        with self.moment(when):
-            page = self.client.http.get(path)
-            assert page.status_code == 200, page.body
-            response = self.client.http.post(
-                path, headers=FORM, body=urlencode({"what": what, "name": name}).encode()
-            )
-        assert response.status_code == 303, response.body
-
-    def mails_to(self, address: str, case: Opened, subject_part: str) -> list[Any]:
-        self.drain()
-        return [m for m in self.inbox() if m.to == address and m.case_id == case.case_id
-                and subject_part in m.subject]
 
 
 @pytest.fixture
 def desk(client: Any, aws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FieldDesk:
-    policies = tmp_path / "company.toml"
-    policies.write_text(POLICIES, encoding="utf-8")
-    monkeypatch.setenv("SERVICE_DESK_POLICIES_FILE", str(policies))
-    bootstrap.reset()
+    use_field_policies(tmp_path, monkeypatch)
     return FieldDesk(client, aws)
-
-
-def local(moment: datetime) -> str:
-    """A time as staff and partners read it in their e-mails."""
-    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M} (Asia/Shanghai)"
-
-
-def customer_mail(desk: FieldDesk, case: Opened, subject_part: str) -> Any:
-    [mail] = desk.mails_to(CUSTOMER, case, subject_part)
-    return mail
 
 
 # -- a warranty repair by our own technician -------------------------------------------------

@@ -184,3 +184,39 @@ def test_the_daily_summary_counts_the_day_and_is_sent_once(
     assert "2026-11-20 售后服务日报" in text
     assert "新开案件：2　已解决：1　已关闭：0　逾期未处理：1" in text
     assert "- AS000002（未分配" in text
+
+
+def test_a_repair_not_dispatched_in_24_hours_is_overdue_in_the_daily_summary(
+    client: Any, aws: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SERVICE_DESK_SERVICE_CENTRE_EMAIL", "centre@desk.example.com")
+    bootstrap.reset()
+    agent = manager(Role.AGENT, "ann", "ann@desk.example.com")
+    repair: dict[str, Any] = {"kind": "repair_request", "order_ref": None,
+                              "product": "CPD30 forklift", "description": "The mast sags."}
+    thursday_10 = datetime(2026, 11, 19, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    friday_9 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+    opened = []
+    for when, address in ((thursday_10, "ann@example.com"), (friday_9, "bo@example.com")):
+        with time_machine.travel(when, tick=False):
+            case = report(client, customer={"name": "Li", "email": address}, **repair)
+        # Answered within the half hour: the first reply is not what is late.
+        with time_machine.travel(when + timedelta(minutes=30), tick=False):
+            assert act(client, agent, case["case_id"], "message_customer", 1,
+                       {"text": "We are on it."}).status_code == 200
+        opened.append(case)
+    late, in_time = opened
+    store, settings, policies = bootstrap.case_store(), get_settings(), get_policies()
+
+    next_morning = datetime(2026, 11, 21, 0, 30, tzinfo=UTC)
+    with time_machine.travel(next_morning, tick=False):
+        sent = send_daily_summary(store, settings, policies, next_morning)
+    assert sent.sent
+    drain(next_morning + timedelta(minutes=1))
+    [summary] = [m for m in mails(aws) if "2026-11-20" in str(m["Subject"])]
+    text = summary.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    # Nobody was sent within 24 h of Thursday's report (due Friday 10:00): overdue at the
+    # day's end. Friday's repair still has until Saturday 09:00.
+    assert "逾期未处理：1" in text
+    assert f"- {late['case_number']}（未分配，应于 2026-11-20 10:00 前处理）" in text
+    assert in_time["case_number"] not in text

@@ -22,6 +22,7 @@ from chalicelib.domain.case import CaseKind, CaseStatus, Channel, Language
 from chalicelib.domain.messages import KIND_LABELS
 from chalicelib.domain.reports import (
     MonthlyStatistics,
+    PartsEntry,
     ReportRow,
     daily_summary,
     latest_rows,
@@ -38,6 +39,8 @@ REGIONS = ["East", "North", "South", None]
 DEALERS = ["Dealer A", "Dealer B", "-dash dealer", None]
 SUPPLIERS = ["Supplier X", "Supplier Y", None]
 CLASSES = ["A", "B", "C", None]
+PARTIES = ["technician", "dealer", "supplier", None]
+HOLDERS = ["east", "north", "tom", None]
 OUTCOMES = ["satisfied", "not_satisfied", "no_answer", "question"]
 SHEETS = [
     "Summary",
@@ -114,6 +117,23 @@ def generated_month(seed: int = 7, cases: int = 60) -> Month:
             if n % 4 == 1:
                 rating, rated = 1 + n % 5, resolved + timedelta(hours=3)
         later = max([later, replied, *(at for _, _, at in calls), *([rated] if rated else [])])
+        party = PARTIES[n % len(PARTIES)]
+        dispatched = created + timedelta(hours=rnd.uniform(1, 30)) if party else None
+        parts = []
+        for number in range(1, rnd.randint(0, 2) + 1):
+            spent = created + timedelta(hours=rnd.uniform(2, 100))
+            old = n % 3 != 1
+            back = spent + timedelta(days=rnd.uniform(1, 40)) if old and n % 2 else None
+            sold = back if back is not None and number == 2 else None
+            parts.append(PartsEntry(
+                number=number, amount=Decimal(rnd.randint(1, 400)) / 4, spent_at=spent,
+                paid_by_customer=n % 6 == 0, went_to=rnd.choice(HOLDERS),
+                old_part_out_at=spent if old else None, old_part_back_at=back,
+                sold_at=sold, sold_amount=Decimal(30) if sold else Decimal(0),
+            ))
+        later = max([later, *(e.spent_at for e in parts if e.spent_at),
+                     *(e.old_part_back_at for e in parts if e.old_part_back_at),
+                     *([dispatched] if dispatched else [])])
         final = row(
             n,
             later + timedelta(minutes=1),
@@ -122,9 +142,10 @@ def generated_month(seed: int = 7, cases: int = 60) -> Month:
             first_replied_at=replied,
             resolved_at=resolved,
             closed_at=resolved + timedelta(hours=4) if resolved and n % 4 == 0 else None,
-            parts_cost=Decimal(rnd.randint(0, 300)) / 4,
             refunded_total=Decimal(rnd.randint(0, 100)) if resolved else Decimal(0),
-            old_parts_outstanding=rnd.randint(0, 2),
+            dispatch_party=party,
+            dispatched_at=dispatched,
+            parts=tuple(parts),
             calls=calls,
             satisfaction_rating=rating,
             rated_at=rated,
@@ -139,7 +160,8 @@ def generated_month(seed: int = 7, cases: int = 60) -> Month:
                         "updated_at": after,
                         "product": "Changed later",
                         "closed_at": after,
-                        "old_parts_outstanding": 9,
+                        "dispatch_party": "dealer",
+                        "dispatched_at": after,
                         "calls": (*calls, (2, "satisfied", after)),
                     }
                 )
@@ -220,8 +242,13 @@ def test_monthly_statistics_match_the_cases_counted_by_hand() -> None:
     assert list(stats.by_kind) == tally([r.kind.value for r in opened])
     assert list(stats.by_product) == tally([r.product for r in opened])
     assert list(stats.by_region) == tally([r.region for r in opened])
-    assert list(stats.by_dealer) == tally([r.dealer for r in opened])
-    assert list(stats.by_supplier) == tally([r.supplier for r in opened])
+    # Dealers and suppliers: the cases sent to one in the month, opened in it or before.
+    dispatched = [r for r in cases if in_month(r.dispatched_at)]
+    assert any(not in_month(r.created_at) for r in dispatched)
+    assert list(stats.by_dealer) == tally(
+        [r.dealer for r in dispatched if r.dispatch_party == "dealer"])
+    assert list(stats.by_supplier) == tally(
+        [r.supplier for r in dispatched if r.dispatch_party == "supplier"])
     assert list(stats.by_service_class) == tally([r.service_class for r in opened])
     assert ("Changed later", 1) not in stats.by_product
 
@@ -255,15 +282,29 @@ def test_monthly_statistics_match_the_cases_counted_by_hand() -> None:
     assert stats.completion.within_target == on_time
     assert stats.closed == sum(1 for r in cases if in_month(r.closed_at))
 
-    parts = Decimal(0)
-    for r in opened:
-        parts += r.parts_cost
+    # Parts: in the month they were shipped or bought, whenever the case was opened; parts
+    # the customer paid for are no warranty cost; sales in the month of the sale.
+    parts = sold = Decimal(0)
+    out = 0
+    spent_on_older_cases = False
+    for r in cases:
+        for entry in r.parts:
+            if in_month(entry.spent_at) and not entry.paid_by_customer:
+                parts += entry.amount
+                spent_on_older_cases |= not in_month(r.created_at)
+            if in_month(entry.sold_at):
+                sold += entry.sold_amount
+            if (entry.old_part_out_at is not None and entry.old_part_out_at < END
+                    and (entry.old_part_back_at is None or entry.old_part_back_at >= END)):
+                out += 1
+    assert spent_on_older_cases and sold > 0 and out > 0
     refunds = Decimal(0)
     for r in resolved:
         refunds += r.refunded_total
     assert stats.parts_cost == parts and isinstance(stats.parts_cost, Decimal)
+    assert stats.parts_sold == sold
     assert stats.refunded == refunds and isinstance(stats.refunded, Decimal)
-    assert stats.old_parts_outstanding == sum(r.old_parts_outstanding for r in cases)
+    assert stats.old_parts_outstanding == out
 
     outcomes = dict.fromkeys(OUTCOMES, 0)
     for r in cases:
@@ -343,9 +384,11 @@ def test_the_workbook_shows_the_figures_counted_by_hand() -> None:
     by_product: dict[str, int] = defaultdict(int)
     by_dealer: dict[str, int] = defaultdict(int)
     by_kind: dict[str, int] = defaultdict(int)
+    for r in month.at_end:
+        if in_month(r.dispatched_at) and r.dispatch_party == "dealer":
+            by_dealer[r.dealer or "(not recorded)"] += 1
     for r in opened:
         by_product[r.product or "(not recorded)"] += 1
-        by_dealer[r.dealer or "(not recorded)"] += 1
         label = f"{KIND_LABELS[Language.EN][r.kind]} {KIND_LABELS[Language.ZH][r.kind]}"
         by_kind[label] += 1
     assert table(book["By product"]) == by_product
@@ -374,12 +417,25 @@ def test_the_workbook_shows_the_figures_counted_by_hand() -> None:
     times = tuple(cell.value for cell in book["Response times"][3])
     assert times[:4] == ("Completion 完成", len(resolved) - late, late, len(resolved))
 
+    stats = monthly_statistics(month.rows, START, END)
     parts = table(book["Parts and old parts"])
-    total = sum((r.parts_cost for r in opened), Decimal(0))
-    assert parts["Parts cost of cases opened 新开案件配件费用"] == pytest.approx(float(total))
-    assert parts["Old parts outstanding 未返还旧件"] == sum(
-        r.old_parts_outstanding for r in month.at_end
-    )
+    assert parts["Warranty parts shipped or bought 当月发出或采购的三包备件费用"] == (
+        pytest.approx(float(stats.parts_cost)))
+    assert parts["Converted into parts sales to dealers 当月转为经销商备件销售"] == (
+        pytest.approx(float(stats.parts_sold)))
+    sheet = book["Parts and old parts"]
+    column_a = [c.value for c in sheet["A"]]
+    top = column_a.index("Old parts outstanding 未返还旧件") + 1
+    assert sheet.cell(row=top, column=2).value == stats.old_parts_outstanding > 0
+    held = {
+        sheet.cell(row=r, column=1).value: sheet.cell(row=r, column=2).value
+        for r in range(top + 3, sheet.max_row + 1)
+    }
+    assert held == dict(stats.old_parts_by_holder)
+    assert sum(held.values()) == stats.old_parts_outstanding
+    # Every sheet with figures has its chart; the parts sheet one for money, one for parts.
+    assert [type(c) for c in sheet._charts] == [BarChart, BarChart]
+    assert [type(c) for c in book["Summary"]._charts] == [BarChart]
 
 
 def test_an_empty_month_still_has_headers_none_rows_and_charts() -> None:
@@ -390,6 +446,7 @@ def test_an_empty_month_still_has_headers_none_rows_and_charts() -> None:
         assert sheet["A1"].value and sheet["A1"].font.b
         assert (sheet["A2"].value, sheet["B2"].value) == ("(none)", 0)
         assert len(sheet._charts) == 1
+    assert all(sheet._charts for sheet in book.worksheets)
 
 
 def test_a_formula_looking_company_name_stays_text() -> None:
@@ -513,3 +570,60 @@ def test_a_field_service_case_reports_its_region_dealer_class_and_parts() -> Non
     )
     assert row.parts_cost == Decimal("600.00")
     assert row.old_parts_outstanding == 1
+
+
+# --- parts and old parts across months -----------------------------------------------
+
+JUNE_END = datetime(2026, 7, 1, tzinfo=SHANGHAI).astimezone(UTC)
+JULY_END = datetime(2026, 8, 1, tzinfo=SHANGHAI).astimezone(UTC)
+AUGUST_END = datetime(2026, 9, 1, tzinfo=SHANGHAI).astimezone(UTC)
+JUNE_START = datetime(2026, 6, 1, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def test_parts_count_in_the_month_they_were_shipped_and_old_parts_while_they_are_out(
+) -> None:
+    """Opened 28 June, 480.00 of parts shipped 3 July, the old part still out in August
+    though the case did not change then, back on 2 September."""
+    opened = datetime(2026, 6, 28, 10, tzinfo=SHANGHAI).astimezone(UTC)
+    shipped = datetime(2026, 7, 3, 10, tzinfo=SHANGHAI).astimezone(UTC)
+    back = datetime(2026, 9, 2, 10, tzinfo=SHANGHAI).astimezone(UTC)
+    entry = PartsEntry(number=1, amount=Decimal("480.00"), spent_at=shipped, went_to="east",
+                       old_part_out_at=shipped)
+    june = row(1, opened, created_at=opened)
+    july = row(1, shipped, created_at=opened, parts=(entry,))
+    # The case as the store keeps it for old parts: its latest row (back in September).
+    latest = row(1, back, created_at=opened,
+                 parts=(entry.model_copy(update={"old_part_back_at": back}),))
+
+    in_june = monthly_statistics([june], JUNE_START, JUNE_END, old_parts=[latest])
+    in_july = monthly_statistics([july], JUNE_END, JULY_END, old_parts=[latest])
+    in_august = monthly_statistics([], JULY_END, AUGUST_END, old_parts=[latest])
+    in_september = monthly_statistics(
+        [latest], AUGUST_END, datetime(2026, 10, 1, tzinfo=SHANGHAI).astimezone(UTC),
+        old_parts=[latest],
+    )
+
+    assert (in_june.parts_cost, in_june.old_parts_outstanding) == (Decimal(0), 0)
+    assert (in_july.parts_cost, in_july.old_parts_outstanding) == (Decimal("480.00"), 1)
+    assert in_july.old_parts_by_holder == (("east", 1),)
+    assert (in_august.parts_cost, in_august.old_parts_outstanding) == (Decimal(0), 1)
+    assert (in_september.parts_cost, in_september.old_parts_outstanding) == (Decimal(0), 0)
+
+
+def test_a_case_opened_late_in_a_month_counts_under_its_dealer_when_dispatched() -> None:
+    opened = datetime(2026, 6, 30, 22, tzinfo=SHANGHAI).astimezone(UTC)
+    sent = datetime(2026, 7, 1, 9, tzinfo=SHANGHAI).astimezone(UTC)
+    june = row(1, opened, created_at=opened, region="Zhejiang")
+    july = row(1, sent, created_at=opened, region="Zhejiang", dealer="east",
+               dispatch_party="dealer", dispatched_at=sent)
+    supplier = row(2, sent, created_at=sent, supplier="hydraulics",
+                   dispatch_party="supplier", dispatched_at=sent)
+    technician = row(3, sent, created_at=sent, dealer="east",  # the unit's dealer
+                     dispatch_party="technician", dispatched_at=sent)
+
+    in_june = monthly_statistics([june], JUNE_START, JUNE_END)
+    in_july = monthly_statistics([july, supplier, technician], JUNE_END, JULY_END)
+
+    assert in_june.by_region == (("Zhejiang", 1),) and in_june.by_dealer == ()
+    assert in_july.by_dealer == (("east", 1),)
+    assert in_july.by_supplier == (("hydraulics", 1),)
