@@ -1,8 +1,11 @@
 """After a case: the follow-up calls (回访) and what the customer said.
 
-The first call is due some days after the case was resolved (the product handed back), the
-second some days after the first. An agent records each call's outcome; a customer who
-does not answer is called again the next working day, up to a limit. Pure domain code.
+The first call is due some days after the product was handed back (the resolution; a
+workshop repair's device collected), never before the resolution; the second some days
+after the first. Each call has a window (working days) to be made in, after which the
+case's owner is reminded. An agent records each call's outcome; a customer who does not
+answer is called again the next working day, up to a limit and only inside the call's
+window: the tries share it. Pure domain code.
 """
 
 from __future__ import annotations

@@ -540,11 +540,20 @@ def _no_question(case: Case) -> str | None:
     return None
 
 
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _readable(moment: datetime) -> str:
+    """A local time as staff read it: "Thursday 2026-06-04 10:02 (Asia/Shanghai)"."""
+    return f"{_WEEKDAYS[moment.weekday()]} {moment:%Y-%m-%d %H:%M} ({moment.tzinfo})"
+
+
 def _record_call(case: Case, p: FollowUpCallParams, ctx: Context) -> Outcome:
     call = case.follow_up.pending_call if case.follow_up else None
     assert case.follow_up is not None and call is not None
     if call.due_at > ctx.now:
-        raise refuse(f"the follow-up call is due from {call.due_at.isoformat()}")
+        due = _readable(ctx.promises.local_time(call.due_at))
+        raise refuse(f"the follow-up call is not due yet: record it from {due}")
     if p.outcome == "question" and not p.question:
         raise ActionRefused(
             "say what the customer asked",
@@ -554,13 +563,16 @@ def _record_call(case: Case, p: FollowUpCallParams, ctx: Context) -> Outcome:
     updates: dict[str, Any] = {}
     status: CaseStatus | None = None
     tried = call.attempts + 1
-    if p.outcome == "no_answer" and tried < ctx.promises.call_attempts:
-        # Nobody answered: the same call again on the next working day.
-        again = ctx.promises.call_again(ctx.now)
-        calls.append(call.model_copy(update={
-            "attempts": tried, "due_at": again[0], "window_ends_at": again[1], "note": p.note,
-        }))
+    # Nobody answered: the same call again on the next working day, inside its window.
+    again = (
+        ctx.promises.call_again(ctx.now, call.window_ends_at)
+        if p.outcome == "no_answer" and tried < ctx.promises.call_attempts else None
+    )
+    if again is not None:
+        calls.append(call.model_copy(update={"attempts": tried, "due_at": again,
+                                             "note": p.note}))
     else:
+        # Answered, or given up: out of tries, or no working day left in the window.
         calls.append(call.model_copy(update={
             "attempts": tried if p.outcome == "no_answer" else call.attempts,
             "outcome": p.outcome, "recorded_at": ctx.now, "by": ctx.actor.actor, "note": p.note,
@@ -617,7 +629,10 @@ def _close(case: Case, p: NoParams, ctx: Context) -> Outcome:
 
 
 def _reopened_status(case: Case) -> CaseStatus:
-    if unfinished_work(case):
+    """Back to work: in progress when work was under way (a workshop job, an installation,
+    a dispatch: their actions and `resolve` need it), else checked or new as before."""
+    dispatched = case.field_service is not None and case.field_service.dispatch is not None
+    if unfinished_work(case) or dispatched or case.workshop or case.installation:
         return S.IN_PROGRESS
     return S.VERIFIED if case.verification == "true" else S.NEW
 
@@ -744,6 +759,17 @@ def rate_service(case: Case, rating: int, comment: str | None, now: datetime) ->
     )
 
 
+def _handed_back_at(case: Case, resolved_at: datetime) -> datetime:
+    """When the customer took the product back, which the first follow-up call counts
+    from: a workshop repair's device when it was collected (before the resolution, which
+    waits for it, and often for the settlement too); otherwise the resolution. A case
+    resolved again after a reopening counts from the new resolution."""
+    job = case.workshop
+    if job is not None and job.collected_at is not None and case.follow_up is None:
+        return job.collected_at
+    return resolved_at
+
+
 def _service_level_updates(
     case: Case,
     follow_up: FollowUp | None,
@@ -760,7 +786,7 @@ def _service_level_updates(
     if status is S.RESOLVED:
         updates["resolved_at"] = now
         if promises.follows_up(case.kind):
-            first = _call(1, promises.first_call(now))
+            first = _call(1, promises.first_call(_handed_back_at(case, now), now))
             updates["follow_up"] = FollowUp(resolved_at=now, calls=(first,))
     elif status is S.CLOSED:
         updates["closed_at"] = now
@@ -900,11 +926,17 @@ class PolicyPromises:
         return kind.value not in self.policies.follow_up.skip_kinds
 
     def _call_window(self, due: datetime) -> tuple[datetime, datetime]:
+        """A call due at ``due``, and the end of its window (the owner hears then)."""
         return due, self.policies.deadline(due, self.policies.follow_up.call_window)
 
-    def first_call(self, resolved_at: datetime) -> tuple[datetime, datetime]:
+    def first_call(
+        self, handed_back_at: datetime, resolved_at: datetime
+    ) -> tuple[datetime, datetime]:
+        """Counted from the hand-back, but never due before the resolution (a device
+        collected long before its repair was settled is called at once)."""
         follow_up = self.policies.follow_up
-        return self._call_window(self.policies.deadline(resolved_at, follow_up.first_call_after))
+        due = self.policies.deadline(handed_back_at, follow_up.first_call_after)
+        return self._call_window(max(due, resolved_at))
 
     def second_call(self, first_call_at: datetime) -> tuple[datetime, datetime]:
         follow_up = self.policies.follow_up
@@ -912,11 +944,14 @@ class PolicyPromises:
             self.policies.deadline(first_call_at, follow_up.second_call_after)
         )
 
-    def call_again(self, at: datetime) -> tuple[datetime, datetime]:
-        """The opening of the next working day."""
+    def call_again(self, at: datetime, window_ends_at: datetime | None) -> datetime | None:
+        """The opening of the next working day, if that is still inside the call's window
+        (the tries of a call share its window); None if it is not."""
         calendar = self.policies.calendar_for()
-        day = calendar.next_working_day(calendar.local(at).date())
-        return self._call_window(calendar.opening(day))
+        again = calendar.opening(calendar.next_working_day(calendar.local(at).date()))
+        if window_ends_at is not None and again >= window_ends_at:
+            return None
+        return again
 
     @property
     def call_attempts(self) -> int:
@@ -931,6 +966,9 @@ class PolicyPromises:
 
     def local_date(self, at: datetime) -> date:
         return self.policies.calendar_for().local(at).date()
+
+    def local_time(self, at: datetime) -> datetime:
+        return self.policies.calendar_for().local(at)
 
     @property
     def field_service(self) -> FieldServicePolicy:

@@ -327,14 +327,21 @@ class FollowUpPolicy(BaseModel):
 
     model_config = _strict
 
-    # The first call: from this long after the resolution (the product handed back) …
+    # The first call: from this long after the product was handed back (the resolution; a
+    # workshop repair's device collected), never before the resolution …
     first_call_after: Duration = _duration("3 days")
-    # … and made within this long of falling due (3 days to 1 week after the resolution);
-    # a call still not made then is reminded to the case's owner.
-    call_window: Duration = _duration("4 days")
+    # … and made within this long of falling due ("3 days to 1 week" [003, 004]); a call
+    # still not made then is reminded to the case's owner. Working days, so the window ends
+    # at the close of a working day and a holiday (National Day) lengthens it: a call due
+    # when the office is closed still has its days to be made, and nobody is reminded while
+    # the office is closed. 3 working days after a call due on a Thursday end on Tuesday
+    # evening, about a week after the resolution.
+    call_window: Duration = _duration("3 working days")
     # The second call, this long after the first.
     second_call_after: Duration = _duration("7 days")
-    # Nobody answered: try again the next working day, at most this many tries per call.
+    # Nobody answered: try again at the opening of the next working day, at most this many
+    # tries per call, and only inside the call's window (the tries share it: a try that
+    # would fall after it ends the call unanswered).
     call_attempts: int = Field(default=3, ge=1, le=10)
     # A question the call could not answer is reported to the supervisor after this.
     unanswered_question_within: Duration = _duration("2 days")
@@ -478,7 +485,8 @@ class FieldServicePolicy(BaseModel):
     # Planned maintenance: a visit every this many months during the warranty, and after it.
     visit_every_months_in_warranty: int = Field(default=3, ge=1, le=120)
     visit_every_months_after_warranty: int = Field(default=12, ge=1, le=120)
-    # How many planned visits after the warranty to schedule (0: none).
+    # After the warranty, yearly visits go on while the unit is in service: this many are
+    # kept planned ahead, each one opened plans the next (0: no visits after the warranty).
     visits_after_warranty: int = Field(default=1, ge=0, le=50)
     dealers: Mapping[str, Partner] = Field(default_factory=dict)
     suppliers: Mapping[str, Partner] = Field(default_factory=dict)

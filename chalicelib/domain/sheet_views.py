@@ -311,7 +311,7 @@ def deadlines(case: Case) -> list[Deadline]:
     here as they land), earliest first."""
     found = []
     for timer in timers_for(case).values():
-        due = timer.window_ends_at if timer.kind is TimerKind.FOLLOW_UP_CALL else timer.due_at
+        due = timer.window_ends_at if timer.kind is TimerKind.FOLLOW_UP_CALL else timer.deadline
         if due is not None:
             found.append(Deadline(timer.name, timer.kind, due, timer.call_number,
                                   timer.parts_number))
@@ -807,7 +807,6 @@ NOTES: dict[Language, dict[str, str]] = {
         "not_saved": "Not saved ({at}): {reason}",
         "conflict": "{columns} changed meanwhile (now: {now}); your edit was not applied",
         "unknown_editor": "who made this edit is not known ({editor}): only staff can edit",
-        "no_editor": "who made this edit is not known; type it again",
         "not_a_choice": "'{value}' is not one of: {choices}",
         "owner_needed": "a case cannot be left without an owner",
         "cannot_clear": "this cannot be undone from the sheet",
@@ -820,7 +819,6 @@ NOTES: dict[Language, dict[str, str]] = {
         "not_saved": "未保存（{at}）：{reason}",
         "conflict": "{columns} 已被他人修改（现为：{now}），您的修改未保存",
         "unknown_editor": "无法确认修改人（{editor}）：只有员工可以修改",
-        "no_editor": "无法确认修改人，请重新输入",
         "not_a_choice": "“{value}”不在可选值中：{choices}",
         "owner_needed": "案件必须有负责人",
         "cannot_clear": "此项不能在表格中撤销",

@@ -18,7 +18,6 @@ Pure domain code: time and policies come in as arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -70,6 +69,13 @@ class Timer:
     call_number: int | None = None  # for follow-up calls
     parts_number: int | None = None  # for parts requests and their old parts
     window_ends_at: datetime | None = None  # for follow-up calls: make the call by then
+    # The deadline promised, when the timer fires later than it (a dealer's task is due
+    # arranged in 2 h; the clerk is told at 4 h): what reminders and the overdue list say.
+    promised_at: datetime | None = None
+
+    @property
+    def deadline(self) -> datetime:
+        return self.promised_at or self.due_at
 
 
 def timers_for(case: Case) -> dict[str, Timer]:
@@ -95,7 +101,7 @@ def timers_for(case: Case) -> dict[str, Timer]:
             add(TimerKind.RESHIP, case.reship.due_at)
         if case.status is CaseStatus.WATCHING_TRACKING:
             add(TimerKind.TRACKING_CHECK, case.tracking_check_due_at)
-        _field_timers(case, add)
+        timers += _field_timers(case)
         timers += [Timer(name, kind, due) for kind, name, due in project_timers(case)]
     if case.status is CaseStatus.CANCELLED:
         # A cancelled case still owes the old parts sent out and the fees agreed.
@@ -130,30 +136,40 @@ def next_deadline(case: Case) -> datetime | None:
     overdue list, the reports and the staff's case view go by."""
     if not case.is_open:
         return None
-    due = [t.due_at for t in timers_for(case).values() if t.kind not in _NOT_OVERDUE]
+    due = [t.deadline for t in timers_for(case).values() if t.kind not in _NOT_OVERDUE]
     sent = case.workshop.manufacturer if case.workshop else None
     if sent is not None and sent.received_at is None:
         due.append(sent.due_at)
     return min(due, default=None)
 
 
-def _field_timers(case: Case, add: Callable[[TimerKind, datetime | None], None]) -> None:
+def _field_timers(case: Case) -> list[Timer]:
     """The field-service promises of an open case: dispatch, then each party's."""
     record = case.field_service
     if record is None:
-        return
+        return []
+    timers: list[Timer] = []
+
+    def add(kind: TimerKind, due: datetime | None, promised: datetime | None = None) -> None:
+        if due is not None:
+            timers.append(Timer(kind.value, kind, due, promised_at=promised))
+
     dispatch = record.dispatch
     if dispatch is None:
         add(TimerKind.DISPATCH, record.dispatch_due_at)
-        return
+        return timers
     if dispatch.replied_at is None:
-        add(TimerKind.PARTY_REPLY, dispatch.reply_check_at or dispatch.reply_due_at)
+        # A dealer's task not arranged in time is reported at the clerk's check.
+        reply = dispatch.reply_due_at
+        add(TimerKind.PARTY_REPLY, dispatch.reply_check_at or reply,
+            reply if dispatch.reply_check_at else None)
     if dispatch.on_site_at is None:
         add(TimerKind.ON_SITE, dispatch.on_site_due_at)
     if dispatch.fixed_at is None and dispatch.loan_unit is None:
         add(TimerKind.FIXED, dispatch.fixed_due_at)
     if dispatch.form_returned_at is None:
         add(TimerKind.SIGNED_FORM, dispatch.form_due_at)
+    return timers
 
 
 def _parts_timers(case: Case) -> list[Timer]:
@@ -264,7 +280,7 @@ def fire(due: DueTimer, case: Case, policies: Policies, now: datetime) -> Firing
         return None
     values = {
         "timer": timer.kind.value,
-        "due_at": timer.due_at.isoformat(),
+        "due_at": timer.deadline.isoformat(),
         "late": "yes" if is_late(due, now) else "",
     }
     if timer.kind is TimerKind.FOLLOW_UP_CALL:

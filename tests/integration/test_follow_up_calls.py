@@ -1,11 +1,13 @@
 """Follow-up calls (回访) after a resolution, as the agents and the customer notice them.
 
-The first call is due 3 days after the resolution and appears on the agents' call list
-then; the customer gets a satisfaction link once. What the agent records moves the call:
-nobody answered -> again at 09:00 (Shanghai) on the next working day, up to 3 tries;
-satisfied -> the second call 7 days later, then no more; not satisfied -> the case is
-open again; a question -> the supervisors hear of it after 2 days unless it is answered.
-A call still not made at the end of its 4-day window is reminded to the case's owner.
+The first call is due 3 days after the product was handed back (the resolution; a
+workshop repair's device collected) and appears on the agents' call list then; the
+customer gets a satisfaction link once. What the agent records moves the call: nobody
+answered -> again at 09:00 (Shanghai) on the next working day, up to 3 tries, inside the
+call's window; satisfied -> the second call 7 days later, then no more; not satisfied ->
+the case is open again; a question -> the supervisors hear of it after 2 days unless it is
+answered. A call still not made at the end of its window (the close of the 3rd working day
+after it fell due) is reminded to the case's owner.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from tests.integration.test_timers import (
 )
 
 # Monday 1 June 2026, 10:02 in Shanghai: the case is resolved; the first call falls due
-# on Thursday 4 June at the same time, its window ends on Monday 8 June.
+# on Thursday 4 June at the same time, its window ends at the close of Tuesday 9 June
+# (Friday, Monday, Tuesday).
 RESOLVED_AT = sh(2026, 6, 1, 10, 2)
 FIRST_CALL_DUE = sh(2026, 6, 4, 10, 2)
+FIRST_CALL_WINDOW_ENDS = sh(2026, 6, 9, 17, 30)
 SURVEY = "How did we do?"
 CALL_OVERDUE = "次回访未完成"  # "follow-up call N not made" (staff e-mails are in Chinese)
 DESCRIPTION = "Please send it to my office address instead."
@@ -47,12 +51,12 @@ def desk(client: Any, aws: Path) -> Desk:
     return Desk(client, aws)
 
 
-def resolved_case(desk: Desk) -> Opened:
-    """An order change resolved at RESOLVED_AT, owned by the agent."""
-    case = desk.report(sh(2026, 6, 1, 10, 0), **ann(kind="order_change",
-                                                   description=DESCRIPTION))
-    desk.do(case, sh(2026, 6, 1, 10, 1), "assign_owner", {"owner": OWNER})
-    changed = desk.do(case, RESOLVED_AT, "change_address", {"address": "1 Office Park"})
+def resolved_case(desk: Desk, resolved_at: datetime = RESOLVED_AT, **complaint: Any) -> Opened:
+    """An order change resolved at ``resolved_at``, owned by the agent."""
+    case = desk.report(resolved_at - timedelta(minutes=2),
+                       **ann(kind="order_change", description=DESCRIPTION, **complaint))
+    desk.do(case, resolved_at - timedelta(minutes=1), "assign_owner", {"owner": OWNER})
+    changed = desk.do(case, resolved_at, "change_address", {"address": "1 Office Park"})
     assert changed["status"] == "resolved"
     return case
 
@@ -245,7 +249,7 @@ def test_a_question_from_a_call_goes_to_the_supervisors_after_2_days_unless_answ
 
 def test_a_call_not_made_in_its_window_is_reminded_to_the_owner_once(desk: Desk) -> None:
     case = resolved_case(desk)
-    window_ends = FIRST_CALL_DUE + timedelta(days=4)
+    window_ends = FIRST_CALL_WINDOW_ENDS
     [entry] = listed(desk, case, FIRST_CALL_DUE)
     assert at(entry["window_ends_at"]) == window_ends
     desk.sweep_and_send(FIRST_CALL_DUE)
@@ -262,6 +266,123 @@ def test_a_call_not_made_in_its_window_is_reminded_to_the_owner_once(desk: Desk)
     assert f"第 1 {CALL_OVERDUE}" in reminder.subject
     # The call is still to be made: it stays on the list.
     assert [c["call_number"] for c in listed(desk, case, window_ends + timedelta(days=2))] == [1]
+
+
+def test_a_call_due_over_national_day_is_not_reminded_while_the_office_is_closed(
+    desk: Desk,
+) -> None:
+    # Resolved Monday 28 September 2026: the call falls due on Thursday 1 October, the
+    # first day of National Day (1-7 October). Counted in calendar days, its window would
+    # have ended on Monday 5 October, the office closed; it ends at the close of the third
+    # working day: Thursday 8, Friday 9, Saturday 10 October (a make-up working day, 调休).
+    case = resolved_case(desk, sh(2026, 9, 28, 10, 0))
+    due, window_ends = sh(2026, 10, 1, 10, 0), sh(2026, 10, 10, 17, 30)
+    [entry] = listed(desk, case, due)
+    assert (at(entry["due_at"]), at(entry["window_ends_at"])) == (due, window_ends)
+
+    for when in (due, sh(2026, 10, 5, 10, 0), sh(2026, 10, 7, 23, 59), sh(2026, 10, 8, 9, 0),
+                 window_ends - SECOND):
+        desk.sweep_and_send(when)
+    assert desk.received(case, CALL_OVERDUE) == Counter()
+    assert len(surveys(desk, case)) == 1  # the customer's link went out when it fell due
+
+    desk.sweep_and_send(window_ends)
+    desk.sweep_and_send(window_ends + timedelta(minutes=5))
+    desk.sweep_and_send(sh(2026, 10, 12, 10, 0))
+    assert desk.received(case, CALL_OVERDUE) == Counter({EMAILS[OWNER]: 1})
+
+
+def test_the_tries_of_a_call_share_its_window_and_end_with_it(desk: Desk) -> None:
+    case = resolved_case(desk)
+    desk.sweep_and_send(FIRST_CALL_DUE)
+
+    # Monday 8 June 16:00, no answer: again on Tuesday at 09:00, still by Tuesday's close.
+    record(desk, case, sh(2026, 6, 8, 16, 0), "no_answer")
+    tuesday = sh(2026, 6, 9, 9, 0)
+    [again] = listed(desk, case, tuesday)
+    assert (again["attempts"], at(again["due_at"])) == (1, tuesday)
+    assert at(again["window_ends_at"]) == FIRST_CALL_WINDOW_ENDS
+    desk.sweep_and_send(tuesday)
+
+    # Tuesday 11:00, no answer: Wednesday is after the window, so call 1 ends unanswered
+    # after 2 tries, and call 2 is due 7 days later.
+    record(desk, case, sh(2026, 6, 9, 11, 0), "no_answer")
+    first, second = calls_of(desk, case)
+    assert (first["outcome"], first["attempts"]) == ("no_answer", 2)
+    assert (second["number"], at(second["due_at"])) == (2, sh(2026, 6, 16, 11, 0))
+    # Its window: Wednesday 17, Thursday 18 and, past the Dragon Boat Festival (Friday
+    # 19 June), Monday 22 June.
+    assert at(second["window_ends_at"]) == sh(2026, 6, 22, 17, 30)
+    # A call tried in its window is not reminded to the owner as one not made.
+    desk.sweep_and_send(FIRST_CALL_WINDOW_ENDS)
+    desk.sweep_and_send(sh(2026, 6, 11, 10, 0))
+    assert desk.received(case, CALL_OVERDUE) == Counter()
+    assert listed(desk, case, sh(2026, 6, 11, 10, 0)) == []
+
+
+def workshop_repair_collected(desk: Desk, collected_at: datetime) -> Opened:
+    """A laptop repaired in the shop and collected by its owner at ``collected_at``; its
+    repair (quoted 300.00) not yet settled."""
+    start = collected_at - timedelta(days=3)
+    with desk.moment(start):
+        response = call(desk.client, "post", "/api/staff/cases", desk.tokens[OWNER], {
+            "kind": "workshop_repair", "product": "ThinkPad X1 Carbon",
+            "description": "Does not switch on.", "language": "en",
+            "customer": {"name": "Ann Lee", "email": "ann.lee@example.com",
+                         "phone": "+86 138 0013 8000"},
+        })
+    assert response.status_code == 201, response.body
+    receipt = body(response)
+    case = Opened(receipt["case_id"], receipt["case_number"], receipt["status_url"])
+    steps: list[tuple[str, str, dict[str, Any] | None]] = [
+        (OWNER, "assign_owner", {"owner": OWNER}),
+        (OWNER, "receive_device", {"visible_damage": "none", "signed_by": "Ann Lee"}),
+        (SUPERVISOR, "quote_repair", {"amount": "300", "description": "Power board."}),
+        (OWNER, "quote_approved", None),
+        (SUPERVISOR, "repair_in_house", {"text": "Power board replaced."}),
+        (SUPERVISOR, "full_check", {"passed": True, "note": "all checks passed"}),
+        (OWNER, "ready_for_pickup", None),
+    ]
+    for n, (staff_id, action, params) in enumerate(steps):
+        desk.do(case, start + timedelta(minutes=n + 1), action, params, staff_id=staff_id)
+    desk.do(case, collected_at, "device_collected", {"signed_by": "Ann Lee"})
+    return case
+
+
+@pytest.mark.parametrize("settled_days_later", [1, 8], ids=["settled_next_day",
+                                                             "settled_a_week_later"])
+def test_a_workshop_repair_is_followed_up_from_when_the_device_was_collected(
+    desk: Desk, settled_days_later: int
+) -> None:
+    collected = sh(2026, 6, 1, 10, 0)  # Monday
+    case = workshop_repair_collected(desk, collected)
+    resolved_at = collected + timedelta(days=settled_days_later, hours=1)
+    desk.do(case, resolved_at - timedelta(minutes=1), "settle_repair",
+            {"amount": "300.00", "reference": "POS-1"})
+    desk.do(case, resolved_at, "resolve")
+
+    # 3 days after the customer took the device home (Thursday 4 June 10:00), not after
+    # the resolution; a repair settled later than that is called from its resolution.
+    due = max(sh(2026, 6, 4, 10, 0), resolved_at)
+    if due > resolved_at:
+        assert listed(desk, case, due - SECOND) == []
+    [entry] = listed(desk, case, due)
+    assert at(entry["due_at"]) == due
+    desk.sweep_and_send(due)
+    assert len(surveys(desk, case)) == 1
+
+
+def test_the_call_list_holds_every_call_due_however_many_pages_it_takes(desk: Desk) -> None:
+    cases = [resolved_case(desk, RESOLVED_AT + timedelta(minutes=5 * n), order_ref=f"SO-{n}")
+             for n in range(5)]
+    now = FIRST_CALL_DUE + timedelta(hours=1)
+    store = bootstrap.case_store()
+
+    with desk.moment(now):
+        paged = store.follow_up_calls(now, page_size=2)
+
+    assert [c["case_id"] for c in paged] == [case.case_id for case in cases]
+    assert paged == call_list(desk, now)
 
 
 def test_the_satisfaction_link_is_right_even_when_the_timers_copy_of_the_case_lacks_it(
@@ -293,7 +414,11 @@ def test_a_call_recorded_before_it_is_due_is_refused_and_changes_nothing(desk: D
                         {"outcome": "satisfied"})
 
     assert response.status_code == 422, response.body
-    assert "due from" in body(response)["errors"][0]["message"]
+    # When to call, as the agent reads the clock on the wall.
+    assert body(response)["errors"][0]["message"] == (
+        "the follow-up call is not due yet: record it from Thursday 2026-06-04 10:02 "
+        "(Asia/Shanghai)"
+    )
     after = desk.read(case)
     assert after["case"] == before["case"]
     assert after["history"] == before["history"]
