@@ -285,10 +285,16 @@ def _sheets(args: argparse.Namespace) -> int:
     try:
         if args.command == "rebuild":
             case_ids = desk.store.sheet_candidates()
+            views = [args.view] if args.view else None
             with tqdm(total=len(case_ids), unit="case", file=sys.stderr, disable=None) as bar:
-                report = sheets.rebuild(desk, case_ids, progress=bar.update)
-            print(f"rebuilt: {report.rows_added} rows of {len(case_ids)} cases in "
-                  f"{report.requests} requests")
+                report = sheets.rebuild(desk, case_ids, progress=bar.update, views=views)
+            if report.edits_applied or report.edits_refused:
+                print(f"taken in first: {report.edits_applied} edit(s) applied, "
+                      f"{report.edits_refused} refused")
+            for note in report.notes:
+                print(note)
+            print(f"rebuilt {args.view or 'every tab'}: {report.rows_added} rows of "
+                  f"{len(case_ids)} cases in {report.requests} requests")
             return 0
         if args.command == "check":
             differences = sheets.check(desk, desk.store.sheet_candidates())
@@ -309,8 +315,30 @@ def _sheets(args: argparse.Namespace) -> int:
         return 1
 
 
+# `units update` options: the fields staff may correct (domain/units.py EDITABLE_FIELDS).
+UNIT_OPTIONS = {
+    "model": "the model",
+    "product_line": "the product line (picks the response promises)",
+    "customer_name": "the customer's name",
+    "customer_email": "the customer's e-mail (the visits' cases go there)",
+    "customer_phone": "the customer's phone",
+    "address": "where the unit stands",
+    "region": "the customer's region",
+    "dealer": "a dealer id of the policies ([field_service.dealers])",
+    "sold_on": "the sale date (YYYY-MM-DD, YYYY/MM/DD or YYYY年M月D日)",
+    "accepted_on": "the acceptance date (验收): the warranty counts from here",
+    "operating_hours": "the hour meter's reading (a correction may lower it)",
+    "hours_read_on": "when the hour meter was read",
+    "warranty_months": "warranty months",
+    "warranty_hours": "warranty operating hours (whichever ends first)",
+    "maintenance_contract": "yes / no (是 / 否)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from chalicelib.domain.sheet_views import VIEWS
     from chalicelib.domain.staff import Role
+    from chalicelib.domain.units import EDITABLE_FIELDS
 
     parser = argparse.ArgumentParser(
         prog="python -m chalicelib.cli", description=__doc__,
@@ -401,8 +429,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sheet = commands.add_parser("sheets", help="the staff's spreadsheet (sheets/README.md)")
     sheet_commands = sheet.add_subparsers(dest="command", required=True)
-    sheet_commands.add_parser(
-        "rebuild", help="lay every tab out afresh and fill it from the store (progress bar)")
+    rebuild = sheet_commands.add_parser(
+        "rebuild", help="take in pending edits, then lay every tab (or one) out afresh and "
+                        "fill it from the store (progress bar)")
+    rebuild.add_argument("view", nargs="?", choices=[view.name for view in VIEWS],
+                         help="only this tab (default: all five)")
     sheet_commands.add_parser("check", help="print every difference between sheet and store "
                               "(exit 1 if any)")
     sheet_commands.add_parser("sync", help="write the rows of changed cases now")

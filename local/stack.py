@@ -174,6 +174,26 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
+LOCAL_EDITOR = "local-desk"
+
+
+def ensure_sheet_editor(staff_id: str) -> None:
+    """The workbook's edits are made as this member of staff (there is no Apps Script to
+    say who edited): added, as a supervisor, when the table does not have them yet."""
+    from chalicelib import bootstrap
+    from chalicelib.domain.staff import Role
+    from chalicelib.services.staff_desk import add_staff
+
+    store = bootstrap.case_store()
+    if store.get_staff(staff_id) is not None:
+        log(f"edits saved in the workbook are made as staff member '{staff_id}'")
+        return
+    add_staff(store, staff_id=staff_id, name="Local desk", role=Role.SUPERVISOR, email=None,
+              now=datetime.now(UTC))
+    log(f"added staff member '{staff_id}' (supervisor): edits saved in the workbook are "
+        f"made as them (SERVICE_DESK_SHEETS_DEFAULT_EDITOR names another)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -219,13 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         "SERVICE_DESK_PUBLIC_BASE_URL": base_url,
         "SERVICE_DESK_SERVICE_CENTRE_EMAIL": "service-centre@example.com",
         # No Google here: the staff's views are mirrored into a workbook you can open.
-        # Edits typed there without an "edited by" are taken as this staff id's.
+        # Edits typed there (no Apps Script fills "edited by") are taken as this staff
+        # member's; ensure_sheet_editor adds them if the table does not have them.
         "SERVICE_DESK_SHEETS_WORKBOOK": os.environ.get(
             "SERVICE_DESK_SHEETS_WORKBOOK", str(ROOT / "sheets" / "service-desk.xlsx")
         ),
         "SERVICE_DESK_SHEETS_DEFAULT_EDITOR": os.environ.get(
             "SERVICE_DESK_SHEETS_DEFAULT_EDITOR", ""
-        ),
+        ) or LOCAL_EDITOR,
         # An example company with dealers and a supplier, to try the field-service flow.
         "SERVICE_DESK_POLICIES_FILE": os.environ.get(
             "SERVICE_DESK_POLICIES_FILE", "policies/example-forklifts.toml"
@@ -260,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     create_bucket(s3, PHOTO_BUCKET)
     photos = PhotoSnapshot(s3, PHOTO_BUCKET, data_dir / "photos")
     log(f"restored {photos.restore()} photos from {photos.folder}")
+    ensure_sheet_editor(env["SERVICE_DESK_SHEETS_DEFAULT_EDITOR"])
     # For `python -m chalicelib.cli --local …` (staff tokens) while the stack runs.
     stack_file = data_dir / "stack.json"
     stack_file.write_text(json.dumps({"environment": env, "url": base_url}))

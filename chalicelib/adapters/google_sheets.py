@@ -9,9 +9,19 @@ text. Rows are deleted bottom-up in the same request, new rows appended after th
 with data, and the tab's layout (frozen header, dropdowns, protected read-only columns,
 hidden columns, overdue rows highlighted) is laid in that same request.
 
-Google allows about 60 write requests a minute per user: 429 and 5xx answers (and dropped
-connections) are retried with exponential backoff and jitter (tenacity); when the retries
-run out the caller gets SheetUnavailable and nothing is lost (the rows stay dirty).
+Google allows about 60 write requests a minute per user. Reads are retried on 429, 5xx
+and dropped connections with exponential backoff and jitter (tenacity). A write is
+retried as it is only when it certainly was not applied: a 429 (rate limit: refused before
+anything is done), a token that could not be had, a connection that was never made. A 5xx
+answer or a connection dropped after sending says nothing about whether the batch was
+applied, and the batch addresses rows by position: resending it could delete or duplicate
+a row. The caller gets SheetWriteUncertain and reads the sheet again before writing. When
+the retries run out the caller gets SheetUnavailable and nothing is lost (rows stay dirty).
+
+Free-text editable columns are formatted as text (``numberFormat`` TEXT) by the layout and
+again on the rows each write appends, so a long number typed there keeps its digits. A
+read cell that Google shows in scientific notation (a number typed before the column was
+text) is marked inexact: its digits are lost, the edit is refused with a note.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -36,7 +47,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from chalicelib.services.sheets import SheetUnavailable, TabGrid, TabLayout, TabWrite
+from chalicelib.services.sheets import (
+    SheetUnavailable,
+    SheetWriteUncertain,
+    TabGrid,
+    TabLayout,
+    TabWrite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +68,30 @@ def pause(seconds: float) -> None:
 
 
 def _retryable(error: BaseException) -> bool:
+    """A read may be sent again after any passing trouble."""
     if isinstance(error, APIError):
         code = error.response.status_code
         return code == 429 or code >= 500
     return isinstance(error, requests.ConnectionError | requests.Timeout | GoogleAuthError)
+
+
+def _not_applied(error: BaseException) -> bool:
+    """A write may be sent again only when it certainly was not applied."""
+    if isinstance(error, APIError):
+        return bool(error.response.status_code == 429)
+    return isinstance(error, requests.ConnectTimeout | GoogleAuthError)
+
+
+def _uncertain(error: BaseException) -> bool:
+    """A failed write that may have been applied."""
+    if isinstance(error, APIError):
+        return bool(error.response.status_code >= 500)
+    return isinstance(error, requests.ConnectionError | requests.Timeout)
+
+
+# How Google shows a number too long for 15 digits: 2.02611E+21 (the digits are lost).
+_SCIENTIFIC = re.compile(r"^[+-]?\d(\.\d+)?E[+-]\d+$")
+_TEXT_FORMAT = {"numberFormat": {"type": "TEXT"}}
 
 
 def quoted(title: str) -> str:
@@ -104,15 +141,17 @@ class GoogleSheet:
             self._http = gspread.service_account_from_dict(self._account).http_client
         return self._http
 
-    def _call(self, what: str, call: Callable[[HTTPClient], Any]) -> Any:
-        """One API call, retried with backoff on 429, 5xx and dropped connections."""
+    def _call(self, what: str, call: Callable[[HTTPClient], Any],
+              retry: Callable[[BaseException], bool] = _retryable) -> Any:
+        """One API call, retried with backoff when ``retry`` says so (a read: on 429, 5xx
+        and dropped connections)."""
 
         def attempt() -> Any:
             self.requests += 1
             return call(self._client())
 
         retrying = Retrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(retry),
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential_jitter(initial=1, max=self._max_wait),
             sleep=self._sleep,
@@ -126,7 +165,9 @@ class GoogleSheet:
         except RetryError as gave_up:
             error = gave_up.last_attempt.exception()
             raise SheetUnavailable(f"{what}: {error}") from error
-        except APIError as error:
+        except (APIError, requests.ConnectionError, requests.Timeout) as error:
+            if retry is not _retryable and _uncertain(error):
+                raise SheetWriteUncertain(f"{what}: {error}") from error
             raise SheetUnavailable(f"{what}: {error}") from error
         except GoogleAuthError as error:
             raise SheetUnavailable(f"{what}: {error}") from error
@@ -158,9 +199,11 @@ class GoogleSheet:
         for title, value_range in zip(present, answer.get("valueRanges", []), strict=False):
             values = [[str(v) for v in row] for row in value_range.get("values", [])]
             header = values[0] if values else []
-            found[title] = TabGrid(title, header, {
+            grid = TabGrid(title, header, {
                 number: row for number, row in enumerate(values[1:], start=2) if row
             })
+            _mark_inexact(grid)
+            found[title] = grid
         return found
 
     def read_rows(self, title: str, rows: Sequence[int]) -> TabGrid:
@@ -176,6 +219,7 @@ class GoogleSheet:
             values = value_range.get("values", [])
             if values:
                 grid.rows[number] = [str(v) for v in values[0]]
+        _mark_inexact(grid)
         return grid
 
     # -- writing ---------------------------------------------------------------------------
@@ -187,6 +231,8 @@ class GoogleSheet:
         for write in writes:
             if write.layout is not None:
                 requests_ += self._layout(write.layout, tabs.get(write.title), ids)
+            elif write.dropdowns is not None and write.title in ids:
+                requests_ += _validations(write.dropdowns, ids[write.title])
         for write in writes:
             sheet_id = ids[write.title]
             for number, values in sorted(write.updates.items()):
@@ -205,6 +251,8 @@ class GoogleSheet:
                     "sheetId": sheet_id, "rows": _rows(write.appends),
                     "fields": "userEnteredValue",
                 }})
+                # New rows past the grid laid out have no format yet: text columns again.
+                requests_ += _text_format(sheet_id, write.text_columns)
         for body in self._batches(requests_):
             answer = self._send(body)
             # New tabs are known from the answer: the next sync needs no metadata read.
@@ -216,8 +264,10 @@ class GoogleSheet:
                         {"properties": added["properties"]})
 
     def _send(self, body: dict[str, Any]) -> Any:
+        """One batch write: sent again only if it certainly was not applied."""
         return self._call("writing the views",
-                          lambda http: http.batch_update(self.spreadsheet_id, body))
+                          lambda http: http.batch_update(self.spreadsheet_id, body),
+                          retry=_not_applied)
 
     def _batches(self, requests_: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One batch, or several when one would pass the payload limit."""
@@ -226,7 +276,7 @@ class GoogleSheet:
         for request in requests_:
             # A single append larger than the limit is split into several appends.
             for part in self._split(request):
-                length = len(json.dumps(part, ensure_ascii=False).encode()) + 1
+                length = len(json.dumps(part).encode()) + 1
                 if batches[-1] and size + length > self._max_payload:
                     batches.append([])
                     size = 20
@@ -239,7 +289,7 @@ class GoogleSheet:
         if append is None:
             return [request]
         rows = append["rows"]
-        length = len(json.dumps(rows, ensure_ascii=False).encode())
+        length = len(json.dumps(rows).encode())
         if length <= self._max_payload // 2 or len(rows) < 2:
             return [request]
         half = len(rows) // 2
@@ -285,18 +335,8 @@ class GoogleSheet:
             "start": {"sheetId": sheet_id, "rowIndex": 0, "columnIndex": 0},
             "rows": _rows([layout.headers]), "fields": "userEnteredValue",
         }})
-        for index in range(width):
-            rule: dict[str, Any] | None = None
-            if index in layout.choices:
-                rule = {
-                    "condition": {"type": "ONE_OF_LIST", "values": [
-                        {"userEnteredValue": choice} for choice in layout.choices[index]]},
-                    "strict": index in layout.strict_choices, "showCustomUi": True,
-                }
-            out.append({"setDataValidation": {"range": {
-                "sheetId": sheet_id, "startRowIndex": 1,
-                "startColumnIndex": index, "endColumnIndex": index + 1,
-            }, **({"rule": rule} if rule else {})}})
+        out += _validations(layout, sheet_id)
+        out += _text_format(sheet_id, layout.text_columns)
         read_only = [i for i in range(width) if i not in layout.editable]
         for start, end in _spans(read_only):
             out.append({"addProtectedRange": {"protectedRange": {
@@ -329,6 +369,41 @@ class GoogleSheet:
                 },
             }}})
         return out
+
+
+def _validations(layout: TabLayout, sheet_id: int) -> list[dict[str, Any]]:
+    """The dropdowns of every column (a column without one has its rule cleared)."""
+    out: list[dict[str, Any]] = []
+    for index in range(len(layout.headers)):
+        rule: dict[str, Any] | None = None
+        if index in layout.choices:
+            rule = {
+                "condition": {"type": "ONE_OF_LIST", "values": [
+                    {"userEnteredValue": choice} for choice in layout.choices[index]]},
+                "strict": index in layout.strict_choices, "showCustomUi": True,
+            }
+        out.append({"setDataValidation": {"range": {
+            "sheetId": sheet_id, "startRowIndex": 1,
+            "startColumnIndex": index, "endColumnIndex": index + 1,
+        }, **({"rule": rule} if rule else {})}})
+    return out
+
+
+def _text_format(sheet_id: int, columns: Sequence[int]) -> list[dict[str, Any]]:
+    """Format these columns (below the header) as text: what is typed stays as typed."""
+    return [{"repeatCell": {
+        "range": {"sheetId": sheet_id, "startRowIndex": 1, "startColumnIndex": start,
+                  "endColumnIndex": end + 1},
+        "cell": {"userEnteredFormat": _TEXT_FORMAT},
+        "fields": "userEnteredFormat.numberFormat",
+    }} for start, end in _spans(list(columns))]
+
+
+def _mark_inexact(grid: TabGrid) -> None:
+    for number, row in grid.rows.items():
+        odd = {index for index, value in enumerate(row) if _SCIENTIFIC.match(value.strip())}
+        if odd:
+            grid.inexact[number] = odd
 
 
 def _spans(numbers: Sequence[int]) -> list[tuple[int, int]]:

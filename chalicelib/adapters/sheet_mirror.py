@@ -6,11 +6,14 @@ other unseen), and while its rows wait to be written the dirty mark: ``due_pk`` 
 ``due_sk`` <when>#<case id> on the sparse ``due`` index. Every case change sets the mark in
 its own transaction (DynamoCaseStore._sheet_dirty_mark); a sync clears it, or moves it to
 the moment a row will turn overdue. Cases with rows in the sheet are on gsi2 (SHEETROWS).
+Each row's record keeps the editable cells shown at its last few versions and a hash of
+its read-only cells as written (services/sheets.MirrorEntry). One SHEETS/STATE item keeps
+what concerns the sheet as a whole: the hash of the staff list its dropdowns offer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +31,7 @@ from chalicelib.domain.case import OPEN_STATUSES, Case
 from chalicelib.services.sheets import Mirror, MirrorEntry
 
 MIRRORED = "SHEETROWS"
+STATE_KEY = {"PK": {"S": "SHEETS"}, "SK": {"S": "STATE"}}  # the sheet as a whole
 _BATCH = 100  # BatchGetItem's limit
 
 
@@ -188,3 +192,13 @@ class DynamoSheetStore(DynamoCaseStore):
                     ":s": {"S": f"{timestamp(now)}#{case_id}"},
                 },
             )
+
+    def sheet_state(self) -> dict[str, str]:
+        item = self.client.get_item(TableName=self.table_name, Key=STATE_KEY,
+                                    ConsistentRead=True).get("Item")
+        values = from_item(item) if item else {}
+        return {key: str(value) for key, value in (values.get("state") or {}).items()}
+
+    def save_sheet_state(self, values: Mapping[str, str]) -> None:
+        self.client.put_item(TableName=self.table_name, Item={
+            **STATE_KEY, **to_item({"state": dict(values)})})

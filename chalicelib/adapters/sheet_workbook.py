@@ -7,10 +7,17 @@ slips, not a lock), hidden columns, overdue rows highlighted. Text that looks li
 is stored as text (never a formula), shown with Excel's quote prefix. Each read and each
 write loads or saves the whole file: one "request". The file is replaced atomically, so a
 reader never sees half a workbook.
+
+Editable columns are formatted as text ("@"), so a long number typed there (a tracking
+number) keeps its digits. A number the file holds that may not be what was typed (more
+than 15 significant digits: the program kept a rounded float) is read as inexact and never
+taken in. Dropdown values live in a hidden ``lists`` sheet (a validation typed inline is
+limited to 255 characters, and a long staff list would be dropped silently).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -30,14 +37,26 @@ from chalicelib.services.sheets import SheetUnavailable, TabGrid, TabLayout, Tab
 _LOCKS: dict[Path, threading.Lock] = {}
 OVERDUE_FILL = PatternFill(start_color="FFFFD9D9", end_color="FFFFD9D9", fill_type="solid")
 _EDITABLE = Protection(locked=False)
+TEXT_FORMAT = "@"
+LISTS = "lists"  # the hidden sheet holding the dropdowns' values
+_EXACT_BELOW = 1e15  # spreadsheets keep 15 significant digits
 
 
-def _text(value: Any) -> str:
+def _text(value: Any) -> tuple[str, bool]:
+    """A cell's value as text, and whether that text is surely what was typed (a number of
+    more than 15 digits is not: the program that saved the file rounded it)."""
     if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        return "", True
+    if isinstance(value, bool):
+        return str(value), True
+    if isinstance(value, int):
+        return str(value), abs(value) < _EXACT_BELOW
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) >= _EXACT_BELOW:
+            return f"{value:.15g}", False
+        text = f"{value:.15g}"
+        return text, "e" not in text
+    return str(value), True
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: str, editable: bool) -> None:
@@ -48,6 +67,7 @@ def _put(sheet: Worksheet, row: int, column: int, value: str, editable: bool) ->
         cell.quotePrefix = True
     if editable:
         cell.protection = _EDITABLE
+        cell.number_format = TEXT_FORMAT
 
 
 class WorkbookSheet:
@@ -87,7 +107,8 @@ class WorkbookSheet:
 
     @staticmethod
     def _grid(sheet: Worksheet, only: set[int] | None) -> TabGrid:
-        values = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        read = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        values = [[text for text, _ in row] for row in read]
         header = values[0] if values else []
         while header and not header[-1]:
             header.pop()
@@ -95,6 +116,9 @@ class WorkbookSheet:
         for number, row in enumerate(values[1:], start=2):
             if (only is None or number in only) and any(row):
                 grid.rows[number] = row
+                odd = {i for i, (_, exact) in enumerate(read[number - 1]) if not exact}
+                if odd:
+                    grid.inexact[number] = odd
         return grid
 
     def write(self, writes: Sequence[TabWrite]) -> None:
@@ -108,6 +132,11 @@ class WorkbookSheet:
             for write in writes:
                 if write.layout is not None:
                     self._lay_out(book, write.layout)
+                elif write.dropdowns is not None and write.title in book.sheetnames:
+                    _dropdowns(book, book[write.title], write.dropdowns)
+            if LISTS in book.sheetnames:  # kept last, out of the way
+                lists = book[LISTS]
+                book.move_sheet(lists, len(book.sheetnames) - 1 - book.index(lists))
             for write in writes:
                 sheet = book[write.title]
                 columns = editable.setdefault(write.title, _editable_columns(sheet))
@@ -153,22 +182,15 @@ class WorkbookSheet:
             cell.font = Font(bold=True)
         sheet.freeze_panes = "A2"
         last = get_column_letter(width)
-        for index, choices in layout.choices.items():
-            letter = get_column_letter(index + 1)
-            listed = ",".join(choices)
-            if len(listed) > 250:  # Excel's limit for a list typed in the rule
-                continue
-            rule = DataValidation(type="list", formula1=f'"{listed}"',
-                                  allow_blank=True,
-                                  showErrorMessage=index in layout.strict_choices)
-            rule.add(f"{letter}2:{letter}1048576")
-            sheet.add_data_validation(rule)
+        _dropdowns(book, sheet, layout)
         for index in range(width):
             letter = get_column_letter(index + 1)
             dimension = sheet.column_dimensions[letter]
             dimension.hidden = index in layout.hidden
             if index in layout.editable:
                 dimension.protection = _EDITABLE
+            if index in layout.text_columns:
+                dimension.number_format = TEXT_FORMAT
         sheet.protection.sheet = True
         sheet.protection.sort = False
         sheet.protection.autoFilter = False
@@ -180,6 +202,40 @@ class WorkbookSheet:
                 FormulaRule(formula=[f'${column}2<>""'], fill=OVERDUE_FILL),  # type: ignore[no-untyped-call]
             )
         sheet.column_dimensions["A"].width = 12
+
+
+def _dropdowns(book: Workbook, sheet: Worksheet, layout: TabLayout) -> None:
+    """Lay the tab's dropdowns afresh, each a list kept in the hidden ``lists`` sheet (one
+    column per tab and column, headed "<tab>:<column>")."""
+    sheet.data_validations.dataValidation = []
+    for index, choices in layout.choices.items():
+        letter = get_column_letter(index + 1)
+        rule = DataValidation(type="list", formula1=_list_range(book, layout.title, index,
+                                                                choices),
+                              allow_blank=True,
+                              showErrorMessage=index in layout.strict_choices)
+        rule.add(f"{letter}2:{letter}1048576")
+        sheet.add_data_validation(rule)
+
+
+def _list_range(book: Workbook, title: str, index: int, choices: Sequence[str]) -> str:
+    if LISTS in book.sheetnames:
+        lists = book[LISTS]
+    else:
+        lists = book.create_sheet(LISTS)
+        lists.sheet_state = "hidden"
+        lists.protection.sheet = True
+    name = f"{title}:{index}"
+    headers = [lists.cell(row=1, column=c).value for c in range(1, lists.max_column + 1)]
+    free = len(headers) + 1 if any(headers) else 1
+    column = headers.index(name) + 1 if name in headers else free
+    for row in range(1, max(lists.max_row, len(choices) + 1) + 1):
+        lists.cell(row=row, column=column).value = None
+    _put(lists, 1, column, name, False)
+    for row, choice in enumerate(choices, start=2):
+        _put(lists, row, column, choice, False)
+    letter = get_column_letter(column)
+    return f"'{LISTS}'!${letter}$2:${letter}${len(choices) + 1}"
 
 
 def _editable_columns(sheet: Worksheet) -> set[int]:

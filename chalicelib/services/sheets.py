@@ -13,11 +13,20 @@ mirror) and with the case as it is now. A change is applied only through the sta
 applied only if the columns it changes did not change meanwhile. Anything refused is put
 back to the stored truth, with a ``sync note`` in the editor's language saying why.
 
+The base of an edit is what the row's own version showed (the mirror keeps the editable
+cells of each row's last ``RING`` versions), so a stale copy saved unchanged sends nothing
+back. The mirror also keeps a hash of each row's read-only cells, so the reconcile puts
+back read-only cells changed by hand.
+
 Nothing is lost while the sheet is unreachable: the dirty marks stay until a write succeeds.
+A write that fails without saying whether it was applied is never resent as it was (rows
+are addressed by position): the views are read again and the write planned afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +34,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.case import Case, Language
+from chalicelib.domain.case import Case, CaseEvent, Language
 from chalicelib.domain.lifecycle import ActionRefused
 from chalicelib.domain.policies import Policies
 from chalicelib.domain.sheet_views import (
@@ -71,6 +80,9 @@ class TabGrid:
     title: str
     header: list[str]
     rows: dict[int, list[str]] = field(default_factory=dict)
+    # Cells whose text may not be what was typed (a long number the spreadsheet kept as a
+    # rounded float): 0-based column indexes by row number. Such a cell is never taken in.
+    inexact: dict[int, set[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,26 +98,39 @@ class TabLayout:
     hidden: tuple[int, ...]  # column indexes hidden from people
     highlight: int | None  # the "overdue" column: a row is highlighted when it is not empty
     clear: bool = False  # delete every row below the header first (a rebuild)
+    # Free-text editable columns, formatted as text ("@"): a long number typed there (a
+    # tracking number, a bank reference) stays the digits typed, never a rounded float.
+    text_columns: tuple[int, ...] = ()
 
 
 @dataclass
 class TabWrite:
-    """What one sync changes in one tab. Applied in this order: layout, updates (row numbers
-    as read), deletes, appends."""
+    """What one sync changes in one tab. Applied in this order: layout (or only the
+    dropdowns of ``dropdowns``), updates (row numbers as read), deletes, appends.
+    ``text_columns``: free-text columns (0-based) to keep formatted as text on new rows."""
 
     title: str
     layout: TabLayout | None = None
+    dropdowns: TabLayout | None = None
     updates: dict[int, list[str]] = field(default_factory=dict)
     deletes: list[int] = field(default_factory=list)
     appends: list[list[str]] = field(default_factory=list)
+    text_columns: tuple[int, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.layout or self.updates or self.deletes or self.appends)
+        return not (self.layout or self.dropdowns or self.updates or self.deletes
+                    or self.appends)
 
 
 class SheetUnavailable(Exception):
     """The sheet could not be reached (after retries): nothing was changed, try later."""
+
+
+class SheetWriteUncertain(SheetUnavailable):
+    """A write failed in a way that does not say whether it was applied (a 5xx answer, a
+    dropped connection after sending). Rows are addressed by position, so it is never sent
+    again as it was: the sheet is read again and the write planned afresh."""
 
 
 class SheetBackend(Protocol):
@@ -126,29 +151,60 @@ class SheetBackend(Protocol):
 # -- what the store keeps of the sheet ----------------------------------------------------------
 
 
+RING = 6  # how many recent versions of a row the mirror remembers (the base of an edit)
+
+
 @dataclass(frozen=True)
 class MirrorEntry:
     """What the system last wrote in one row: the editable cells (the base an edit is
-    compared with), the case version, the note shown, typed input kept while it waits."""
+    compared with), the case version, the note shown, typed input kept while it waits.
+    ``seen``: the editable cells as shown at each of the last few versions written (a ring
+    of ``RING``), so an edit on an older copy of the row is compared with what that copy
+    showed. ``digest``: a hash of the row's read-only and hidden cells as written, so a
+    read-only cell changed by hand is noticed and put back."""
 
     cells: dict[str, str]
     version: int
     note: str = ""
     held: dict[str, str] = field(default_factory=dict)
+    seen: dict[int, dict[str, str]] = field(default_factory=dict)
+    digest: str = ""
 
     @property
     def shown(self) -> dict[str, str]:
         """The editable cells as the row shows them: as written, or as typed and kept."""
         return {**self.cells, **self.held}
 
+    def shown_at(self, version: int | None) -> dict[str, str] | None:
+        """The editable cells as a row at ``version`` showed them; None if not remembered."""
+        if version is None:
+            return None
+        if version == self.version:
+            return self.shown
+        return self.seen.get(version)
+
     def as_dict(self) -> dict[str, Any]:
         return {"cells": self.cells, "version": self.version, "note": self.note,
-                "held": self.held}
+                "held": self.held, "seen": {str(v): c for v, c in self.seen.items()},
+                "digest": self.digest}
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> MirrorEntry:
+        seen = values.get("seen") or {}
         return cls(cells=dict(values.get("cells") or {}), version=int(values["version"]),
-                   note=str(values.get("note") or ""), held=dict(values.get("held") or {}))
+                   note=str(values.get("note") or ""), held=dict(values.get("held") or {}),
+                   seen={int(v): dict(c) for v, c in seen.items()},
+                   digest=str(values.get("digest") or ""))
+
+
+def row_digest(view: View, cells: Mapping[str, str]) -> str:
+    """A hash of a row's read-only cells, its note and its hidden id / row / version cells
+    (not the editable cells, not "edited by": people and the Apps Script write those)."""
+    editable = {column.key for column in view.editable}
+    values = [cells.get(key, "").strip() for key in view.keys
+              if key not in editable and key != EDITED_BY]
+    text = json.dumps(values, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -185,6 +241,12 @@ class SheetStore(DeskStore, Protocol):
 
     def mark_sheet_dirty(self, case_ids: Iterable[str], now: datetime) -> None: ...
 
+    def sheet_state(self) -> dict[str, str]:
+        """What the store knows of the sheet as a whole (the staff list its dropdowns
+        offer, as a hash)."""
+
+    def save_sheet_state(self, values: Mapping[str, str]) -> None: ...
+
 
 # -- reading rows -------------------------------------------------------------------------------
 
@@ -196,6 +258,7 @@ class SheetRow:
     view: View
     number: int
     cells: dict[str, str]  # by column key, visible and hidden ("case id", "row", …)
+    inexact: frozenset[str] = frozenset()  # columns whose text may not be what was typed
 
     @property
     def case_id(self) -> str:
@@ -255,8 +318,10 @@ def parse_tab(view: View, grid: TabGrid | None) -> ParsedTab:
     for number, values in sorted(grid.rows.items()):
         cells = {key: (values[index].strip() if index < len(values) else "")
                  for key, index in columns.items()}
+        odd = grid.inexact.get(number, set())
+        inexact = frozenset(key for key, index in columns.items() if index in odd)
         if any(values):
-            rows.append(SheetRow(view, number, cells))
+            rows.append(SheetRow(view, number, cells, inexact))
     return ParsedTab(view, grid, columns, rows)
 
 
@@ -283,7 +348,16 @@ def layout_of(view: View, language: Language, staff_ids: Sequence[str], *,
         hidden=tuple(range(hidden_from, len(headers))),
         highlight=keys.index("overdue") if "overdue" in keys else None,
         clear=clear,
+        text_columns=text_columns(view),
     )
+
+
+def text_columns(view: View, columns: Mapping[str, int] | None = None) -> tuple[int, ...]:
+    """The free-text editable columns (no fixed list of values): kept formatted as text.
+    ``columns``: where the tab's header has each column (default: the declared order)."""
+    where = columns or {column.key: i for i, column in enumerate(view.columns)}
+    return tuple(sorted(where[column.key] for column in view.editable
+                        if not column.choices and column.key in where))
 
 
 # -- the work ------------------------------------------------------------------------------------
@@ -300,6 +374,7 @@ class SyncReport:
     edits_pending: int = 0
     requests: int = 0
     unavailable: bool = False
+    replans: int = 0  # writes that failed without saying whether they were applied
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -308,7 +383,7 @@ class SyncReport:
             "rows_added": self.rows_added, "rows_removed": self.rows_removed,
             "edits_applied": self.edits_applied, "edits_refused": self.edits_refused,
             "edits_pending": self.edits_pending, "requests": self.requests,
-            "unavailable": self.unavailable,
+            "unavailable": self.unavailable, "replans": self.replans,
         }
 
 
@@ -345,7 +420,7 @@ class SheetDesk:
         """The case's rows in every view (worked out once per case version)."""
         key = (case.case_id, case.version)
         if key not in self._rows:
-            self._rows[key] = rows_for(case, self.now, self.zone)
+            self._rows[key] = rows_for(case, self.now, self.zone, self.language)
         return self._rows[key]
 
     def editor(self, email: str) -> StaffMember | None:
@@ -375,6 +450,47 @@ def _when_text(desk: SheetDesk) -> str:
     return f"{desk.now.astimezone(desk.zone):%m-%d %H:%M}"
 
 
+# Note texts the sync adds to those of the views (chalicelib/domain/sheet_views.NOTES):
+# a category sentence in the staff's language, then the detail.
+_NOTES: dict[Language, dict[str, str]] = {
+    Language.EN: {
+        "no_editor": "who made this edit is not known: the sheet did not say who edited. "
+                     "In Google Sheets, edit with your company Google account; in the local "
+                     "workbook, set SERVICE_DESK_SHEETS_DEFAULT_EDITOR to your staff id "
+                     "(make run does this for you)",
+        "role": "your role may not do this",
+        "not_now": "not possible while the case is {status}",
+        "bad_value": "bad value for {columns}",
+        "changed_by": "{columns} changed meanwhile by {who} (now version {version}, your copy "
+                      "showed version {yours}: {now}); your edit was not applied",
+        "stale_row": "this row showed version {yours}, too old to tell what you changed; "
+                     "it now shows the case as it is (version {version}): type your edit "
+                     "again",
+        "inexact": "{columns}: the number lost digits (the cell was not formatted as text); "
+                   "type it again in this column, which is now text",
+    },
+    Language.ZH: {
+        "no_editor": "无法确认修改人：表格没有记录是谁修改的。在 Google 表格中请用公司的 Google "
+                     "账号修改；在本地工作簿中请把 SERVICE_DESK_SHEETS_DEFAULT_EDITOR 设为您的"
+                     "员工编号（make run 会自动设置）",
+        "role": "您的角色不能执行此操作",
+        "not_now": "案件当前状态（{status}）不允许此操作",
+        "bad_value": "“{columns}”的值无效",
+        "changed_by": "{columns} 已被 {who} 修改（现为第 {version} 版，您看到的是第 {yours} "
+                      "版：{now}），您的修改未保存",
+        "stale_row": "此行显示的是第 {yours} 版，太旧，无法判断您改了什么；现已显示案件当前"
+                     "内容（第 {version} 版），请重新输入",
+        "inexact": "{columns}：数字丢失了位数（单元格不是文本格式）；此列现为文本格式，"
+                   "请重新输入",
+    },
+}
+
+
+def _note(language: Language, key: str, **values: str) -> str:
+    text = _NOTES[language].get(key)
+    return text.format(**values) if text is not None else note_text(language, key, **values)
+
+
 def _not_saved(desk: SheetDesk, language: Language, reason: str,
                case: Case | None = None) -> RowOutcome:
     """Refused: the note says when and why; ``case``: what an earlier step did change."""
@@ -383,18 +499,55 @@ def _not_saved(desk: SheetDesk, language: Language, reason: str,
 
 
 def _refusal(desk: SheetDesk, language: Language, key: str, **values: str) -> RowOutcome:
-    return _not_saved(desk, language, note_text(language, key, **values))
+    return _not_saved(desk, language, _note(language, key, **values))
 
 
-def _reason(error: ActionRefused) -> str:
+def _columns_of(view: View, fields: Iterable[str], language: Language) -> str:
+    """The headers of the columns an action's parameters came from (``params.owner`` →
+    owner), or the parameter names where no column matches."""
+    names = []
+    for name in fields:
+        key = name.removeprefix("params.")
+        column = next((c for c in view.editable if c.key == key), None)
+        if column is None and key == "text":
+            column = next((c for c in view.editable if c.key == "add_note"), None)
+        if column is None and key in ("note", "question"):
+            column = next((c for c in view.editable if c.key == "comment"), None)
+        names.append(column.header(language) if column else key)
+    return ", ".join(dict.fromkeys(names))
+
+
+def _reason(error: ActionRefused, language: Language, view: View, case: Case) -> str:
+    """Why an action was refused: a sentence in the staff's language (role / status / a
+    value), then the desk's own words (English) as the detail."""
+    fields = [str(e.get("field", "")) for e in error.errors if e.get("field")]
+    if error.code == "role":
+        category = _note(language, "role")
+    elif error.errors:
+        category = _note(language, "bad_value",
+                         columns=_columns_of(view, fields, language) or "—")
+    else:
+        category = _note(language, "not_now", status=case.status.value)
     detail = "; ".join(f"{e.get('field', '')}: {e.get('message', '')}" for e in error.errors)
-    return f"{error.reason} ({detail})" if detail else error.reason
+    detail = f"{error.reason} ({detail})" if detail else error.reason
+    separator = "：" if language is Language.ZH else ": "
+    return f"{category}{separator}{detail}"
+
+
+def _who(events: Sequence[CaseEvent]) -> str:
+    """Who made the changes since a version (staff ids, or "system"), for a note."""
+    actors = [event.actor.removeprefix("staff:") for event in events]
+    return ", ".join(dict.fromkeys(actors)) or "—"
 
 
 def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
                   case: Case | None, editor_email: str) -> RowOutcome:
     """One row as staff left it: apply what they changed, refuse what cannot be, or leave it
-    (nothing changed, or waiting for another column)."""
+    (nothing changed, or waiting for another column).
+
+    What the person changed is the row against what the row's own version showed (the
+    mirror remembers the last few versions written); what changed meanwhile is that
+    against the case now. The edit goes in only where the two do not overlap."""
     view = row.view
     language = desk.language
     if case is None or entry is None:
@@ -402,15 +555,27 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
         # was copied): nothing in it can be told apart from an edit; it is written afresh.
         return RowOutcome("unchanged")
     current = desk.rows_of(case).get(row.row_id)
-    base = entry.shown
-    now_cells = current.cells if current else {}
-    edited = {
-        column.key: row.cells.get(column.key, "")
-        for column in view.editable
-        if row.cells.get(column.key, "") != base.get(column.key, "")
-        and row.cells.get(column.key, "") != now_cells.get(column.key, "")
-    }
-    if not edited:
+    now_cells = {column.key: current.cells.get(column.key, "") if current else ""
+                 for column in view.editable}
+    typed = {column.key: row.cells.get(column.key, "") for column in view.editable}
+    base = entry.shown_at(row.version)
+    if base is None:
+        # A version the mirror no longer remembers (or a version cell changed by hand):
+        # what the person changed cannot be told. Rewritten as it is now; a row that
+        # differs from both the case and the last write gets a note.
+        if typed in (now_cells, {k: entry.shown.get(k, "") for k in typed}):
+            return RowOutcome("unchanged")
+        person = {k: v for k, v in typed.items() if v != now_cells[k]}
+    else:
+        person = {k: v for k, v in typed.items() if v != base.get(k, "")}
+    if not person:
+        return RowOutcome("unchanged")
+    meanwhile = set() if base is None else {
+        k for k in person if base.get(k, "") != now_cells[k]}
+    # Typed what the case already says: nothing to do for that column.
+    conflict = sorted(k for k in meanwhile if person[k] != now_cells[k])
+    edited = {k: v for k, v in person.items() if k not in meanwhile}
+    if base is not None and not conflict and not edited:
         return RowOutcome("unchanged")
     editor = desk.editor(editor_email)
     if editor is not None:
@@ -418,21 +583,30 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
     if current is None:
         return _refusal(desk, language, "left_view")
     if editor is None:
-        key = "unknown_editor" if editor_email.strip() else "no_editor"
-        return _refusal(desk, language, key, editor=editor_email.strip())
+        if editor_email.strip():
+            return _refusal(desk, language, "unknown_editor", editor=editor_email.strip())
+        return _refusal(desk, language, "no_editor")
+    if base is None:
+        return _refusal(desk, language, "stale_row", yours=row.cells.get(VERSION, "") or "?",
+                        version=str(case.version))
+    lost = [k for k in person if k in row.inexact]
+    if lost:
+        return _refusal(desk, language, "inexact",
+                        columns=", ".join(view.column(k).header(language) for k in lost))
+    if conflict:
+        # Based on an older version, and what it changes changed since: put back.
+        assert row.version is not None
+        since = desk.store.events_since(case.case_id, row.version)
+        return _refusal(
+            desk, language, "changed_by",
+            columns=", ".join(view.column(k).header(language) for k in conflict),
+            who=_who(since), version=str(case.version), yours=str(row.version),
+            now=", ".join(now_cells[k] or "—" for k in conflict))
     for key, value in edited.items():
         column = view.column(key)
         if value and column.choices and value not in column.choices:
             return _refusal(desk, language, "not_a_choice", value=value,
                             choices=", ".join(column.choices))
-    if row.version != case.version:
-        # Based on an older version: applied only if what it changes did not change since.
-        meanwhile = [key for key in edited
-                     if now_cells.get(key, "") != entry.cells.get(key, "")]
-        if meanwhile:
-            headers = ", ".join(view.column(key).header(language) for key in meanwhile)
-            shown = ", ".join(now_cells.get(key, "") or "—" for key in meanwhile)
-            return _refusal(desk, language, "conflict", columns=headers, now=shown)
     assert view.edits is not None  # a view with an editable column says what edits do
     try:
         actions = view.edits(case, current.key, edited, row.cells)
@@ -442,11 +616,11 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
         return RowOutcome("pending", note_text(language, "waiting"), held=held)
     except EditRefused as refused:
         return _refusal(desk, language, refused.note, **refused.values)
-    return _apply(desk, case, actions, editor, language)
+    return _apply(desk, view, case, actions, editor, language)
 
 
-def _apply(desk: SheetDesk, case: Case, actions: list[SheetAction], editor: StaffMember,
-           language: Language) -> RowOutcome:
+def _apply(desk: SheetDesk, view: View, case: Case, actions: list[SheetAction],
+           editor: StaffMember, language: Language) -> RowOutcome:
     done: Case | None = None
     for step in actions:
         try:
@@ -456,10 +630,13 @@ def _apply(desk: SheetDesk, case: Case, actions: list[SheetAction], editor: Staf
                 now=desk.now, base_url=desk.base_url, settings=desk.settings, units=desk.units,
             )
         except ActionRefused as refused:
-            return _not_saved(desk, language, _reason(refused), done)
+            return _not_saved(desk, language, _reason(refused, language, view, done or case),
+                              done)
         except StaleVersion as stale:
-            conflict = note_text(language, "conflict", columns="—",
-                                 now=f"v{stale.current.version}")
+            conflict = _note(language, "changed_by", columns="—",
+                             who=_who(stale.changes),
+                             version=str(stale.current.version),
+                             yours=str((done or case).version), now="—")
             return _not_saved(desk, language, conflict, done)
         except (CaseNotFound, WriteConflict):
             return RowOutcome("refused", "", case=done)
@@ -489,9 +666,10 @@ class _Plan:
             values[tab.columns[key]] = value
         return values
 
-    def put_case(self, case_id: str, rows: _CaseRows, report: SyncReport) -> None:
+    def put_case(self, case_id: str, rows: _CaseRows, report: SyncReport,
+                 views: Sequence[View] = VIEWS) -> None:
         """Make the sheet show exactly the case's desired rows (found by row id)."""
-        for view in VIEWS:
+        for view in views:
             tab = self.tabs[view.name]
             mine = {rid: list(found) for rid, found in tab.of_case(case_id).items()}
             write = self.tab_write(view)
@@ -502,6 +680,7 @@ class _Plan:
                 there = mine.pop(row_id, [])
                 if not there:
                     write.appends.append(values)
+                    write.text_columns = text_columns(view, tab.columns)
                     report.rows_added += 1
                     continue
                 first, *extra = there
@@ -535,7 +714,8 @@ def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry
                outcomes: Mapping[str, RowOutcome]) -> _CaseRows:
     """The rows of a case (none if it is gone) and its mirror after writing them: a note
     stays while the case is at the version it was written for; typed input waiting for
-    another column stays too; a refusal or a wait just found sets them."""
+    another column stays too; a refusal or a wait just found sets them. Each entry keeps
+    what the row showed at its last few versions (the base of a later stale edit)."""
     desired = desk.rows_of(case) if case is not None else {}
     entries = {}
     for row_id, row in desired.items():
@@ -548,7 +728,14 @@ def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry
             note, held = outcome.note, outcome.held
         elif previous is not None and previous.version == row.version:
             note, held = previous.note, previous.held
-        entries[row_id] = MirrorEntry(cells=cells, version=row.version, note=note, held=held)
+        seen = dict(previous.seen) if previous is not None else {}
+        if previous is not None:
+            seen.setdefault(previous.version, previous.shown)
+        seen[row.version] = {**cells, **held}
+        seen = {version: seen[version] for version in sorted(seen)[-RING:]}
+        digest = row_digest(view, view.row_cells(row, note, held))
+        entries[row_id] = MirrorEntry(cells=cells, version=row.version, note=note, held=held,
+                                      seen=seen, digest=digest)
     return _CaseRows(desired, entries)
 
 
@@ -566,15 +753,28 @@ def _reach(desk: SheetDesk, report: SyncReport, what: str, call: Callable[[], T]
         report.requests += desk.backend.requests - before
 
 
-def _send(desk: SheetDesk, plan: _Plan, report: SyncReport) -> bool:
+SENT, UNAVAILABLE, UNCERTAIN = "sent", "unavailable", "uncertain"
+
+
+def _send(desk: SheetDesk, plan: _Plan, report: SyncReport) -> str:
+    """Write the plan: SENT, UNAVAILABLE (certainly not applied: nothing changed), or
+    UNCERTAIN (it may have been applied: read the sheet again before writing anything)."""
     writes = plan.writes_to_send()
-
-    def write() -> bool:
-        if writes:
-            desk.backend.write(writes)
-        return True
-
-    return _reach(desk, report, "writing rows", write) is not None
+    if not writes:
+        return SENT
+    before = desk.backend.requests
+    try:
+        desk.backend.write(writes)
+        return SENT
+    except SheetWriteUncertain as error:
+        logger.warning("sheet write may or may not have been applied: %s", error)
+        return UNCERTAIN
+    except SheetUnavailable as error:
+        logger.warning("sheet unavailable (writing rows): %s", error)
+        report.unavailable = True
+        return UNAVAILABLE
+    finally:
+        report.requests += desk.backend.requests - before
 
 
 def _layouts(desk: SheetDesk, plan: _Plan) -> bool:
@@ -592,10 +792,51 @@ def _layouts(desk: SheetDesk, plan: _Plan) -> bool:
     return laid_out
 
 
+def _staff_digest(desk: SheetDesk) -> str:
+    ids = sorted(member.staff_id for member in desk.staff)
+    return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:20]
+
+
+def _dropdowns(desk: SheetDesk, plan: _Plan, staff: str, laid_for: str | None) -> bool:
+    """When the staff list changed since the dropdowns were laid (``laid_for``: its hash
+    then), lay the staff dropdowns again, in the same write. True if it does."""
+    if laid_for == staff:
+        return False
+    for view in VIEWS:
+        if not any(column.staff_choices for column in view.columns):
+            continue
+        write = plan.tab_write(view)
+        if write.layout is None and plan.tabs[view.name].laid_out:
+            write.dropdowns = desk.layout(view)
+    return True
+
+
+def _restore_counts(report: SyncReport, counts: tuple[int, int, int]) -> None:
+    report.rows_written, report.rows_added, report.rows_removed = counts
+
+
+def _count(report: SyncReport, outcomes: Mapping[str, Mapping[str, RowOutcome]]) -> None:
+    for taken in outcomes.values():
+        for row_id, outcome in taken.items():
+            if outcome.status == "applied":
+                report.edits_applied += 1
+            elif outcome.status == "pending":
+                report.edits_pending += 1
+            else:
+                report.edits_refused += 1
+                report.notes.append(f"{row_id}: {outcome.note}")
+
+
 def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | None = None,
-         also: Iterable[str] = (), report: SyncReport | None = None) -> SyncReport:
+         also: Iterable[str] = (), report: SyncReport | None = None,
+         attempts: int = 3) -> SyncReport:
     """Write every dirty case's rows (and ``also`` these cases'), taking in first any edit
-    typed in those rows that has not reached the store yet."""
+    typed in those rows that has not reached the store yet.
+
+    Rows are written where the read found them. When a write fails without saying whether
+    it was applied, it is not sent again: the views are read again and the write planned
+    afresh from what they show (at most ``attempts`` plans), so a lost answer never
+    deletes or duplicates a row."""
     report = report or SyncReport()
     dirty = {mirror.case_id: mirror for mirror in desk.store.dirty_sheet_mirrors(desk.now, limit)}
     extra = [case_id for case_id in also if case_id not in dirty]
@@ -603,23 +844,48 @@ def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | Non
         found = desk.store.sheet_mirrors(extra)
         dirty.update({case_id: found.get(case_id) or Mirror(case_id, {}) for case_id in extra})
     report.dirty = len(dirty)
-    if not dirty:
+    staff = _staff_digest(desk)
+    laid_for = desk.store.sheet_state().get("staff")
+    if not dirty and laid_for == staff:
         return report
-    if tabs is None:
-        tabs = _reach(desk, report, "reading the views", desk.read_all)
+    outcomes: dict[str, dict[str, RowOutcome]] = {}
+    for attempt in range(attempts):
         if tabs is None:
+            tabs = _reach(desk, report, "reading the views", desk.read_all)
+            if tabs is None:
+                _count(report, outcomes)
+                return report
+        counts = (report.rows_written, report.rows_added, report.rows_removed)
+        plan = _Plan(dict(tabs))
+        laid_out = _layouts(desk, plan)
+        relaid = _dropdowns(desk, plan, staff, laid_for) or laid_out
+        cases = desk.store.get_cases(dirty)
+        # Outcomes of an earlier plan stand (its notes, its applied edits): what it
+        # applied now shows as unchanged in the sheet or the case.
+        for case_id, taken in _take_edits_in(desk, plan, dirty, cases).items():
+            outcomes.setdefault(case_id, {}).update(taken)
+        rows = {case_id: _case_rows(desk, cases.get(case_id), mirror.entries,
+                                    outcomes.get(case_id, {}))
+                for case_id, mirror in dirty.items()}
+        for case_id, case_rows in rows.items():
+            plan.put_case(case_id, case_rows, report)
+        sent = _send(desk, plan, report)
+        if sent == SENT:
+            break
+        if sent == UNAVAILABLE:
+            _count(report, outcomes)
             return report
-    plan = _Plan(dict(tabs))
-    laid_out = _layouts(desk, plan)
-    cases = desk.store.get_cases(dirty)
-    outcomes = _take_edits_in(desk, plan, dirty, cases, report)
-    rows = {case_id: _case_rows(desk, cases.get(case_id), mirror.entries,
-                                outcomes.get(case_id, {}))
-            for case_id, mirror in dirty.items()}
-    for case_id, case_rows in rows.items():
-        plan.put_case(case_id, case_rows, report)
-    if not _send(desk, plan, report):
-        return report
+        _restore_counts(report, counts)
+        report.replans += 1
+        tabs = None
+        if attempt == attempts - 1:
+            report.unavailable = True
+            _count(report, outcomes)
+            desk.store.mark_sheet_dirty(outcomes, desk.now)
+            return report
+    _count(report, outcomes)
+    if relaid:
+        desk.store.save_sheet_state({"staff": staff})
     if laid_out:  # the other cases' rows are written again by the next sync
         desk.store.mark_sheet_dirty(
             [c for c in desk.store.mirrored_case_ids() if c not in dirty], desk.now)
@@ -634,8 +900,8 @@ def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | Non
 
 
 def _take_edits_in(desk: SheetDesk, plan: _Plan, mirrors: Mapping[str, Mirror],
-                   cases: dict[str, Case], report: SyncReport,
-                   editor: str = "") -> dict[str, dict[str, RowOutcome]]:
+                   cases: dict[str, Case], editor: str = ""
+                   ) -> dict[str, dict[str, RowOutcome]]:
     """Take in the edits found in the rows of these cases; outcomes by case and row id.
     ``cases`` is kept up to date with what the edits changed. Who edited a row is in its
     "edited by" cell (the Apps Script writes it), else ``editor``."""
@@ -655,41 +921,49 @@ def _take_edits_in(desk: SheetDesk, plan: _Plan, mirrors: Mapping[str, Mirror],
             outcomes.setdefault(row.case_id, {})[row.row_id] = outcome
             if outcome.case is not None:
                 cases[row.case_id] = outcome.case
-            if outcome.status == "applied":
-                report.edits_applied += 1
-            elif outcome.status == "pending":
-                report.edits_pending += 1
-            else:
-                report.edits_refused += 1
-                report.notes.append(f"{row.row_id}: {outcome.note}")
     return outcomes
 
 
-def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
-    """Read every view once, take in the edits no webhook brought, put back rows staff
-    deleted, and write what is dirty: the scheduled safety net behind the webhook."""
-    report = SyncReport()
-    tabs = _reach(desk, report, "reading the views", desk.read_all)
-    if tabs is None:
-        return report
-    in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
-    mirrors = desk.store.sheet_mirrors(in_sheet | set(desk.store.mirrored_case_ids()))
+def _suspects(tabs: Mapping[str, ParsedTab], mirrors: Mapping[str, Mirror], *,
+              edits_only: bool = False) -> set[str]:
+    """The cases whose rows need a look: an edit (an editable cell that differs from what
+    was written), a read-only or hidden cell changed by hand, a copied row, a row the
+    store did not write, a row staff deleted. ``edits_only``: only the edits."""
     suspects = set()
     for tab in tabs.values():
         for row_id, rows in tab.by_row_id().items():
             mirror = mirrors.get(rows[0].case_id)
             entry = mirror.entries.get(row_id) if mirror else None
             if entry is None or len(rows) > 1:
-                suspects.add(rows[0].case_id)  # a row the store did not write, or a copy
+                if not edits_only:
+                    suspects.add(rows[0].case_id)  # a row the store did not write, or a copy
                 continue
             shown = entry.shown
             if any(rows[0].cells.get(c.key, "") != shown.get(c.key, "")
                    for c in tab.view.editable):
                 suspects.add(rows[0].case_id)  # an edit
-    for case_id, mirror in mirrors.items():
-        for row_id in mirror.entries:
-            if row_id not in tabs[row_id.split("|", 1)[0]].by_row_id():
-                suspects.add(case_id)  # a row staff deleted: written again
+            elif (not edits_only and entry.digest
+                  and row_digest(tab.view, rows[0].cells) != entry.digest):
+                suspects.add(rows[0].case_id)  # a read-only or hidden cell changed by hand
+    if not edits_only:
+        for case_id, mirror in mirrors.items():
+            for row_id in mirror.entries:
+                if row_id not in tabs[row_id.split("|", 1)[0]].by_row_id():
+                    suspects.add(case_id)  # a row staff deleted: written again
+    return suspects
+
+
+def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
+    """Read every view once, take in the edits no webhook brought, put back rows staff
+    deleted and cells of read-only columns staff changed, and write what is dirty: the
+    scheduled safety net behind the webhook."""
+    report = SyncReport()
+    tabs = _reach(desk, report, "reading the views", desk.read_all)
+    if tabs is None:
+        return report
+    in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
+    mirrors = desk.store.sheet_mirrors(in_sheet | set(desk.store.mirrored_case_ids()))
+    suspects = _suspects(tabs, mirrors)
     return sync(desk, limit=limit, tabs=tabs, also=sorted(suspects), report=report)
 
 
@@ -715,7 +989,8 @@ def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
     tabs = {v.name: parse_tab(v, None) for v in VIEWS}
     tabs[view.name] = edited
     plan = _Plan(tabs)
-    outcomes = _take_edits_in(desk, plan, mirrors, cases, report, editor)
+    outcomes = _take_edits_in(desk, plan, mirrors, cases, editor)
+    _count(report, outcomes)
     rows = {case_id: _case_rows(desk, cases.get(case_id), mirrors[case_id].entries, taken)
             for case_id, taken in outcomes.items()}
     # Only the edited rows of this tab are written back: the other tabs follow at the next
@@ -731,7 +1006,8 @@ def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
             continue
         write.updates[row.number] = plan.values(view, target, case_rows.entries[row.row_id])
         report.rows_written += 1
-    if _send(desk, plan, report):
+    sent = _send(desk, plan, report)
+    if sent == SENT:
         for case_id, taken in outcomes.items():
             mirror = mirrors[case_id]
             entries = dict(mirror.entries)
@@ -739,6 +1015,11 @@ def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
                             if row_id in taken})
             if not desk.store.save_sheet_mirror(mirror, entries, False, None):
                 desk.store.mark_sheet_dirty([case_id], desk.now)
+    else:
+        # Not written, or perhaps written: the next sync reads the rows again and writes
+        # them (with a refusal's note again, the row still showing the refused edit).
+        report.unavailable = report.unavailable or sent == UNCERTAIN
+        desk.store.mark_sheet_dirty(outcomes, desk.now)
     return report
 
 
@@ -746,34 +1027,64 @@ def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
 
 
 def rebuild(desk: SheetDesk, case_ids: Sequence[str],
-            progress: Callable[[int], object] | None = None, batch: int = 500) -> SyncReport:
-    """Lay every tab out afresh (header, dropdowns, protections, highlighting), empty it, and
-    write the rows of these cases, ``batch`` cases per write."""
+            progress: Callable[[int], object] | None = None, batch: int = 500,
+            views: Sequence[str] | None = None) -> SyncReport:
+    """Lay the tabs (``views``: these only; default all) out afresh (header, dropdowns,
+    protections, highlighting), empty them, and write the rows of these cases, ``batch``
+    cases per write. Edits typed in the sheet and not taken in yet are taken in first
+    (a rebuild must not wipe them)."""
+    chosen = tuple(VIEWS_BY_NAME[name] for name in views) if views else VIEWS
     report = SyncReport()
-    tabs = {view.name: parse_tab(view, None) for view in VIEWS}
-    plan = _Plan(tabs)
-    for view in VIEWS:
+    tabs = _reach(desk, report, "reading the views", desk.read_all)
+    if tabs is None:
+        raise SheetUnavailable("the sheet could not be read")
+    in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
+    edited = _suspects(tabs, desk.store.sheet_mirrors(in_sheet), edits_only=True)
+    if edited:
+        taken = sync(desk, limit=0, tabs=tabs, also=sorted(edited))
+        report.edits_applied, report.edits_refused = taken.edits_applied, taken.edits_refused
+        report.edits_pending, report.notes = taken.edits_pending, taken.notes
+        report.requests += taken.requests
+        if taken.unavailable:
+            raise SheetUnavailable("the edits in the sheet could not be taken in first")
+    fresh = {view.name: parse_tab(view, None) for view in VIEWS}
+    plan = _Plan(fresh)
+    for view in chosen:
         layout = desk.layout(view, clear=True)
         plan.tab_write(view).layout = layout
-        tabs[view.name] = parse_tab(view, TabGrid(view.name, layout.headers, {}))
-    if not _send(desk, plan, report):
+        fresh[view.name] = parse_tab(view, TabGrid(view.name, layout.headers, {}))
+    if _send(desk, plan, report) != SENT:
         raise SheetUnavailable("the sheet could not be laid out")
-    desk.store.mark_sheet_dirty(desk.store.mirrored_case_ids(), desk.now)
+    everything = len(chosen) == len(VIEWS)
+    if everything:
+        desk.store.save_sheet_state({"staff": _staff_digest(desk)})
+        desk.store.mark_sheet_dirty(desk.store.mirrored_case_ids(), desk.now)
+    names = {view.name for view in chosen}
     for start in range(0, len(case_ids), batch):
         chunk = case_ids[start:start + batch]
         cases = desk.store.get_cases(chunk)
-        plan = _Plan(dict(tabs))
-        rows = {case_id: _case_rows(desk, cases.get(case_id), {}, {}) for case_id in chunk}
-        for case_id, case_rows in rows.items():
-            plan.put_case(case_id, case_rows, report)
-        if not _send(desk, plan, report):
-            raise SheetUnavailable("the sheet stopped answering during the rebuild")
         mirrors = desk.store.sheet_mirrors(chunk)
+        plan = _Plan(dict(fresh))
+        rows = {}
+        for case_id in chunk:
+            old = mirrors.get(case_id) or Mirror(case_id, {})
+            case_rows = _case_rows(desk, cases.get(case_id), old.entries, {})
+            if not everything:  # the other views' rows stay as the mirror has them
+                kept = {row_id: entry for row_id, entry in old.entries.items()
+                        if row_id.split("|", 1)[0] not in names}
+                entries = {row_id: entry for row_id, entry in case_rows.entries.items()
+                           if row_id.split("|", 1)[0] in names}
+                case_rows = _CaseRows(case_rows.desired, {**kept, **entries})
+            rows[case_id] = case_rows
+            plan.put_case(case_id, case_rows, report, chosen)
+        if _send(desk, plan, report) != SENT:
+            raise SheetUnavailable("the sheet stopped answering during the rebuild")
         for case_id, case_rows in rows.items():
             case = cases.get(case_id)
-            desk.store.save_sheet_mirror(
-                mirrors.get(case_id) or Mirror(case_id, {}), case_rows.entries, True,
-                next_change_at(case, desk.now) if case else None)
+            if not desk.store.save_sheet_mirror(
+                    mirrors.get(case_id) or Mirror(case_id, {}), case_rows.entries,
+                    everything, next_change_at(case, desk.now) if case else None):
+                desk.store.mark_sheet_dirty([case_id], desk.now)
         if progress is not None:
             progress(len(chunk))
     # Anything that changed during the rebuild is written by the next sync.
@@ -802,7 +1113,7 @@ def check(desk: SheetDesk, case_ids: Iterable[str]) -> list[Difference]:
             differences.append(Difference(view.name, "", "", "tab missing or header changed"))
     desired_all: dict[str, Row] = {}
     for case in cases.values():
-        desired_all.update(rows_for(case, desk.now, desk.zone))
+        desired_all.update(rows_for(case, desk.now, desk.zone, desk.language))
     for row_id, row in sorted(desired_all.items()):
         rows = found.get(row.view, {}).get(row_id, [])
         number = row.cells.get("case_number", "")

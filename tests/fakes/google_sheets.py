@@ -43,6 +43,8 @@ Simplifications, on purpose:
   still displays as typed). Currency, percent, thousands separators and times stay text.
 * Number display (FORMATTED_VALUE): integral numbers without ``.0``, otherwise up to 15
   significant digits, large numbers as ``1.23457E+19``; formats do not change the display.
+  Text typed by a person (``set_cell``, ``set_values``) into a cell whose format has
+  ``numberFormat.type`` TEXT is kept as a string, like Google's "Plain text" format.
 * Data validations are kept as (GridRange, rule) entries, later entries win; Google keeps
   them per cell and only exposes them through grid data, which this fake does not serve.
 * Row/column inserts and deletes shift cells, formats, notes, validations, protected ranges,
@@ -2260,6 +2262,12 @@ class FakeGoogleSheets:
     def _type(self, tab: Tab, row: int, col: int, value: Any) -> None:
         if value is None:
             tab.cells.pop((row, col), None)
+            return
+        number_format = tab.formats.get((row, col), {}).get("numberFormat", {})
+        if isinstance(value, str) and value and number_format.get("type") == "TEXT":
+            # A cell formatted as plain text keeps what is typed, digits and all.
+            _check_length(value)
+            tab.cells[(row, col)] = StoredCell(value, "string")
             return
         stored = _input_value(value, "USER_ENTERED", f"[{row}][{col}]")
         if stored is None:

@@ -217,7 +217,8 @@ def test_a_stale_edit_is_applied_only_where_nothing_changed_meanwhile(
     assert answer.status_code == 200 and json.loads(answer.body)["refused"] == 1
     shown = by_case(fake, sheet_id, "Cases")[receipt["case_number"]]
     assert shown["owner"] == "kim"
-    assert "已被他人修改" in shown["sync note"]  # the company's language: sue has none
+    # Why, in the company's language (sue has none): who changed it, at which version.
+    assert "负责人 已被 sue 修改" in shown["sync note"] and "第 2 版" in shown["sync note"]
     case = bootstrap.case_store().get_case(receipt["case_id"])
     assert case is not None and case.owner == "kim"
     # A note on a stale row touches a column nobody changed: it goes in.
