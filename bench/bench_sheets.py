@@ -1,6 +1,7 @@
 """Google Sheets API requests per sync, and the sync's wall time, for 1, 100 and 10,000
-changed cases — against the fake Google Sheets HTTP API of the tests (tests/fakes), with
-moto as DynamoDB. The real gspread client and the real sync run; only Google is faked.
+changed cases — first added, then changed again (half leave the view, half are rewritten in
+place) — against the fake Google Sheets HTTP API of the tests (tests/fakes), with moto as
+DynamoDB. The real gspread client and the real sync run; only Google is faked.
 
     .venv/bin/python bench/bench_sheets.py [--sizes 1,100,10000]
 
@@ -23,29 +24,70 @@ os.environ.update(FAKE_AWS)
 TABLE = "service-desk-bench-sheets"
 
 
-def seed_cases(client: Any, count: int, now: datetime) -> list[str]:
-    """``count`` open cases, each with its dirty mark, written in bulk (25 items a call)."""
+def put_cases(client: Any, cases: list[Any]) -> None:
+    """The cases as they are now, each with its dirty mark, in bulk (25 items a call)."""
     from chalicelib.adapters.dynamodb import SHEET_DUE_PARTITION, timestamp, to_item
-    from chalicelib.domain.case import Channel, Complaint, Language, format_case_number, open_case
 
-    complaint = Complaint.model_validate(COMPLAINT)
     items = []
-    ids = []
-    for n in range(count):
-        case_id = uuid.uuid4().hex
-        ids.append(case_id)
-        case, _ = open_case(complaint, case_id=case_id,
-                            case_number=format_case_number(n + 1, "BS"), language=Language.ZH,
-                            channel=Channel.WEB_FORM, now=now - timedelta(minutes=1),
-                            first_reply_due_at=now + timedelta(days=1))
-        items.append(to_item({"PK": f"CASE#{case_id}", "SK": "CASE",
-                              "case": case.model_dump(mode="json"), "version": 1}))
-        items.append(to_item({"PK": f"CASE#{case_id}", "SK": "SHEET", "due_pk": SHEET_DUE_PARTITION,
-                              "due_sk": f"{timestamp(case.updated_at)}#{case_id}"}))
+    for case in cases:
+        items.append(to_item({"PK": f"CASE#{case.case_id}", "SK": "CASE",
+                              "case": case.model_dump(mode="json"), "version": case.version}))
+        items.append(to_item({"PK": f"CASE#{case.case_id}", "SK": "SHEET",
+                              "due_pk": SHEET_DUE_PARTITION,
+                              "due_sk": f"{timestamp(case.updated_at)}#{case.case_id}"}))
     for start in range(0, len(items), 25):
         client.batch_write_item(RequestItems={TABLE: [
             {"PutRequest": {"Item": item}} for item in items[start:start + 25]]})
-    return ids
+
+
+def changed(cases: list[Any], now: datetime) -> list[Any]:
+    """Every other case closed (its row leaves the Cases view), the rest given an owner
+    (their rows rewritten in place): one version up each."""
+    from chalicelib.domain.case import CaseStatus
+
+    return [
+        case.model_copy(update={"version": case.version + 1, "updated_at": now,
+                                **({"status": CaseStatus.CLOSED, "closed_at": now} if n % 2
+                                   else {"owner": "ann"})})
+        for n, case in enumerate(cases)
+    ]
+
+
+def seed_cases(client: Any, count: int, now: datetime) -> list[Any]:
+    """``count`` open cases, each with its dirty mark, written in bulk (25 items a call)."""
+    from chalicelib.domain.case import Channel, Complaint, Language, format_case_number, open_case
+
+    complaint = Complaint.model_validate(COMPLAINT)
+    cases = []
+    for n in range(count):
+        case, _ = open_case(complaint, case_id=uuid.uuid4().hex,
+                            case_number=format_case_number(n + 1, "BS"), language=Language.ZH,
+                            channel=Channel.WEB_FORM, now=now - timedelta(minutes=1),
+                            first_reply_due_at=now + timedelta(days=1))
+        cases.append(case)
+    put_cases(client, cases)
+    return cases
+
+
+def timed_sync(report: Report, fake: Any, sync: Any, what: str) -> None:
+    """One sync, timed, with the Sheets requests it made judged against the target."""
+    fake.clear_log()
+    started = time.perf_counter()
+    result = sync()
+    seconds = time.perf_counter() - started
+    kinds = [r.kind for r in fake.requests if r.kind != "token"]
+    writes = [r for r in fake.requests if r.kind == "batchUpdate"]
+    reads = len(kinds) - len(writes)
+    largest = max((r.body_size for r in writes), default=0)
+    split_needed = sum(r.body_size for r in writes) > 2_000_000
+    print(f"  {what}: {result.rows_added} rows added, {result.rows_removed} removed, "
+          f"{result.rows_written} written; requests {kinds}; "
+          f"largest write {largest / 1e6:.2f} MB; {seconds:.1f} s")
+    report.judge(f"Sheets requests per sync, {what}",
+                 f"{len(kinds)} ({reads} read + {len(writes)} write)",
+                 "1 read + 1 write (more writes only for the 2 MB split)",
+                 reads == 1 and (len(writes) == 1 or split_needed) and largest <= 2_000_000)
+    report.add(f"sync wall time, {what} (moto + fake API)", f"{seconds:.1f} s")
 
 
 def measure(report: Report, size: int) -> None:
@@ -77,29 +119,20 @@ def measure(report: Report, size: int) -> None:
 
         seed_cases(dynamodb, 1, now)
         sheets.sync(desk(now))  # the layout, and the first row
-        seed_cases(dynamodb, size, now + timedelta(seconds=1))
+        cases = seed_cases(dynamodb, size, now + timedelta(seconds=1))
+        timed_sync(report, fake, lambda: sheets.sync(desk(now + timedelta(seconds=2)),
+                                                      limit=size + 10), f"{size} changed")
         fake.clear_log()
-        started = time.perf_counter()
-        result = sheets.sync(desk(now + timedelta(seconds=2)), limit=size + 10)
-        seconds = time.perf_counter() - started
-        kinds = [r.kind for r in fake.requests if r.kind != "token"]
-        writes = [r for r in fake.requests if r.kind == "batchUpdate"]
-        reads = len(kinds) - len(writes)
-        largest = max((r.body_size for r in writes), default=0)
-        print(f"  {size} changed cases: {result.rows_added} rows added; requests {kinds}; "
-              f"largest write {largest / 1e6:.2f} MB; {seconds:.1f} s")
-        split_needed = sum(r.body_size for r in writes) > 2_000_000
-        report.judge(f"Sheets requests per sync, {size} changed", f"{len(kinds)} "
-                     f"({reads} read + {len(writes)} write)",
-                     "1 read + 1 write (more writes only for the 2 MB split)",
-                     reads == 1 and (len(writes) == 1 or split_needed)
-                     and largest <= 2_000_000)
-        report.add(f"sync wall time, {size} rows (moto + fake API)", f"{seconds:.1f} s")
-        fake.clear_log()
-        result = sheets.reconcile(desk(now + timedelta(seconds=3)), limit=size + 10)
+        sheets.reconcile(desk(now + timedelta(seconds=3)), limit=size + 10)
         reads = [r for r in fake.requests if r.kind in ("values.batchGet", "metadata")]
         report.judge(f"reads per reconcile, {size} rows in 5 views", str(len(reads)),
                      "≤ 1 per view (5)", len(reads) <= 5)
+        # The same cases changed again: half leave the view (rows deleted), half are
+        # rewritten in place.
+        put_cases(dynamodb, changed(cases, now + timedelta(seconds=4)))
+        timed_sync(report, fake, lambda: sheets.sync(desk(now + timedelta(seconds=5)),
+                                                      limit=size + 10),
+                   f"{size} changed again (half removed, half rewritten)")
 
 
 def main() -> int:
