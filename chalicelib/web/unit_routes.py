@@ -66,17 +66,10 @@ def register_unit(staff: Any) -> Response:
     from chalicelib.domain.units import Unit
     from chalicelib.services import units as registry
     from chalicelib.settings import get_policies
-    from chalicelib.web import forms
 
-    raw = _raw_body(MAX_JSON_BYTES)
-    if raw is None:
-        return _errors(413, [{"field": "body", "message": "must be at most 64 KiB"}])
-    try:
-        data = forms.json_body(raw)
-    except forms.BadRequest as bad:
-        return _errors(400, bad.errors)
-    if not isinstance(data, dict):
-        return _errors(400, [{"field": "body", "message": "must be a JSON object"}])
+    data = _json_object()
+    if isinstance(data, Response):
+        return data
     try:
         unit = Unit.model_validate(data)
         registered = registry.register_unit(
