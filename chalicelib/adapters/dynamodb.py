@@ -347,7 +347,8 @@ class DynamoCaseStore(OnTheTable):
                 }
             )
         if new.customer is not None:
-            items += self._customer_items(new.customer, by_staff=new.taken_by_staff)
+            items += self._customer_items(new.customer, by_staff=new.taken_by_staff,
+                                          address_typed=new.address_typed)
         items.append({"Put": {"TableName": self.table_name, "Item": self._event_item(new.event)}})
         items += self._outbox_puts(new.outbox)
         items += self._follow_on_writes(None, case)
@@ -378,7 +379,9 @@ class DynamoCaseStore(OnTheTable):
                 raise WriteConflict(str(cancelled)) from None
             raise
 
-    def _customer_items(self, record: CustomerRecord, by_staff: bool) -> list[Any]:
+    def _customer_items(
+        self, record: CustomerRecord, by_staff: bool, address_typed: bool = True
+    ) -> list[Any]:
         """Create the customer's record or bring it up to date (the latest name, phone and
         language win), and let their phone number find them."""
         seen = timestamp(record.last_seen)
@@ -413,10 +416,12 @@ class DynamoCaseStore(OnTheTable):
                         "PK": {"S": f"CUSTOMER#{record.customer_id}"},
                         "SK": {"S": "CUSTOMER"},
                     },
-                    # A new case with this address clears a bounce mark: it was just
-                    # typed again, so e-mails are tried again (services/outbox.py).
+                    # A new case whose address someone just typed clears a bounce mark:
+                    # e-mails are tried again (services/outbox.py). A case the system
+                    # opens from its records (a planned visit) leaves it.
                     "UpdateExpression": expression
-                    + " REMOVE email_undeliverable ADD case_count :one",
+                    + (" REMOVE email_undeliverable" if address_typed else "")
+                    + " ADD case_count :one",
                     "ExpressionAttributeNames": {"#name": "name", "#language": "language"},
                     "ExpressionAttributeValues": values,
                 }

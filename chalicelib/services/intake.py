@@ -181,6 +181,7 @@ def submit_complaint(
         links_base=base_url.rstrip("/"),
         customer=record_for(case),
         taken_by_staff=taken_by is not None,
+        address_typed=not (taken_by or "").startswith("system:"),
         outbox=[confirmation],
         idempotency=idempotency,
         # Staff taking a phone call are not limited; the public form is.

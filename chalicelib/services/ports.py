@@ -62,6 +62,9 @@ class NewCase:
     links_base: str | None = None  # where the customer reached us, for later links
     customer: CustomerRecord | None = None  # the customer file, created or brought up to date
     taken_by_staff: bool = False  # staff's details update the file; the public form's do not
+    # Someone typed the e-mail address just now (the customer or staff), so a bounce mark on
+    # it is cleared; not a case the system opens from its records (a planned visit).
+    address_typed: bool = True
     outbox: list[OutboxMessage] = field(default_factory=list)
     idempotency: IdempotencyRecord | None = None
     rate_limits: list[RateLimitCounter] = field(default_factory=list)

@@ -322,3 +322,27 @@ def test_a_new_complaint_from_that_address_clears_the_mark_and_is_confirmed(
     assert report == DrainReport(sent=1)
     assert "email_undeliverable" not in customer_item()
     assert len(list(aws.glob("*.eml"))) == 2
+
+
+def test_a_planned_visit_the_system_opens_leaves_the_mark_and_mails_nobody(
+    client: Any, aws: Path
+) -> None:
+    from chalicelib.domain.case import Channel, PhoneComplaint
+    from chalicelib.services.intake import submit_complaint
+    from chalicelib.services.units import SYSTEM_ACTOR
+
+    _, message_id = send_confirmation(client)
+    feed(bounce(message_id))
+    later = T0 + timedelta(days=30)
+    visit = PhoneComplaint.model_validate(complaint(
+        kind="maintenance_visit", order_ref=None, serial_no="FL-1",
+        description="Planned maintenance visit"))
+
+    submit_complaint(bootstrap.case_store(), get_settings(), visit, now=later,
+                     base_url="https://help.example.com", channel=Channel.PHONE,
+                     idempotency_key="visit-FL-1", taken_by=SYSTEM_ACTOR)
+    report = drain_outbox(bootstrap.case_store(), bootstrap.mailer(), get_settings(), later)
+
+    assert "email_undeliverable" in customer_item()
+    assert report == DrainReport(failed=1)
+    assert len(list(aws.glob("*.eml"))) == 1
