@@ -44,11 +44,12 @@ moto stand-ins, stated because they change wall times, not what is read:
   transaction otherwise runs as moto's.
 - While loading only: moto's 400 KB item-size check is off (it re-sums the item for every
   attribute it sets; our items are ~1.5 KB), and so are botocore's client-side parameter
-  check and the garbage collector. ~2,000 items/s: 200,000 items in about 100 s.
+  check and the garbage collector. 1,400–2,000 items/s: 200,000 items in 100–135 s.
 - A Scan through the API is made on the small table; at 200,000 items moto's paginated
   Scan (the table sorted again for every 1 MB page) would take far too long, so the big
   table's item count is read from moto's backend (``--api-scan`` scans it anyway).
-About 4½ minutes on 2 cores, 2 GB of memory; ``--timers 20000`` for a quick run.
+About 5–6 minutes on 2 cores (343 s measured with another job on the other core), 2 GB
+of memory; ``--timers 20000`` for a quick run.
 
 Exit status non-zero only when something breaks (a sweep fires the wrong number, a load
 fails); targets are reported as "target met" / "MISSED". Never talks to AWS.
