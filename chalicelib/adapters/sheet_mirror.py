@@ -13,9 +13,12 @@ what concerns the sheet as a whole: the hash of the staff list its dropdowns off
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from chalicelib.adapters.dynamodb import (
     DUE_INDEX,
@@ -30,6 +33,7 @@ from chalicelib.adapters.dynamodb import (
 from chalicelib.domain.case import OPEN_STATUSES, Case
 from chalicelib.services.sheets import Mirror, MirrorEntry
 
+logger = logging.getLogger(__name__)
 MIRRORED = "SHEETROWS"
 STATE_KEY = {"PK": {"S": "SHEETS"}, "SK": {"S": "STATE"}}  # the sheet as a whole
 _BATCH = 100  # BatchGetItem's limit
@@ -178,6 +182,13 @@ class DynamoSheetStore(DynamoCaseStore):
             if settled and int(old.get("rev", {}).get("N", "0")) == mirror.rev:
                 # Marked again meanwhile: keep the rows written, and the new mark.
                 return self.save_sheet_mirror(mirror, entries, False, None)
+            return False
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            # The record is refused (too large an item, say): this case is skipped, not
+            # the whole sync; it stays marked, so its rows are written again next time.
+            logger.error("sheet record of case %s not saved: %s", mirror.case_id, error)
             return False
         return True
 

@@ -32,6 +32,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
+from chalicelib.domain.sheet_views import VIEWS_BY_NAME
 from chalicelib.services.sheets import SheetUnavailable, TabGrid, TabLayout, TabWrite
 
 _LOCKS: dict[Path, threading.Lock] = {}
@@ -239,9 +240,23 @@ def _list_range(book: Workbook, title: str, index: int, choices: Sequence[str]) 
 
 
 def _editable_columns(sheet: Worksheet) -> set[int]:
-    """The 1-based columns people may edit (unlocked by the layout)."""
-    columns = set()
+    """The 1-based columns people may edit: found by their header text (in either
+    language) among the view's declared columns. A program that saved the file may have
+    merged the column settings of adjacent columns into one range (LibreOffice and Excel
+    write ``<col min="11" max="13">``), so those are not a reliable guide; for a tab that
+    is not a view, the columns unlocked by those settings, every column of each range."""
+    view = VIEWS_BY_NAME.get(sheet.title)
+    if view is not None:
+        editable = {column.key for column in view.editable}
+        found: set[int] = set()
+        for cell in sheet[1]:
+            key = view.key_of_header(str(cell.value)) if cell.value is not None else None
+            if key in editable and isinstance(cell.column, int):
+                found.add(cell.column)
+        return found
+    columns: set[int] = set()
     for letter, dimension in sheet.column_dimensions.items():
         if dimension.protection is not None and not dimension.protection.locked:
-            columns.add(column_index_from_string(letter))
+            first = dimension.min or column_index_from_string(letter)
+            columns.update(range(first, max(dimension.max or first, first) + 1))
     return columns

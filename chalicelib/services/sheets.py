@@ -20,7 +20,9 @@ back read-only cells changed by hand.
 
 Nothing is lost while the sheet is unreachable: the dirty marks stay until a write succeeds.
 A write that fails without saying whether it was applied is never resent as it was (rows
-are addressed by position): the views are read again and the write planned afresh.
+are addressed by position): the views are read again and the write planned afresh. An
+edit taken in is recorded as the row's base before the write, so a write that fails
+without being applied never makes the same edit go in twice.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -49,6 +51,7 @@ from chalicelib.domain.sheet_views import (
     Row,
     SheetAction,
     View,
+    _word,
     next_change_at,
     note_text,
     rows_for,
@@ -152,6 +155,24 @@ class SheetBackend(Protocol):
 
 
 RING = 6  # how many recent versions of a row the mirror remembers (the base of an edit)
+# The most a cell of a row's record may keep (typed input held, cells remembered): a
+# DynamoDB item is at most 400 KB, and the record keeps each row's last RING versions.
+# Typed input held longer is refused with a note; a longer cell remembered (a long note
+# taken in) is kept as its beginning and a hash (``kept``), enough to tell it again.
+CELL_CAP = 2000
+
+
+def kept(value: str) -> str:
+    """A cell as the row's record keeps it: itself, or (over ``CELL_CAP``) its beginning
+    and a hash of the whole, so it can still be told apart from any other text."""
+    if len(value) <= CELL_CAP:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:24]
+    return f"{value[:CELL_CAP - 32]}…#{digest}"
+
+
+def _kept_cells(cells: Mapping[str, str]) -> dict[str, str]:
+    return {key: kept(value) for key, value in cells.items()}
 
 
 @dataclass(frozen=True)
@@ -235,9 +256,10 @@ class SheetStore(DeskStore, Protocol):
     def save_sheet_mirror(self, mirror: Mirror, entries: dict[str, MirrorEntry],
                           settled: bool, next_at: datetime | None) -> bool:
         """Store the rows written, only if nobody else wrote the mirror since it was read
-        (False otherwise). ``settled``: the rows are written as of the mark read, so the mark
-        is cleared (or moved to ``next_at``, when a row will turn overdue) unless the case
-        was marked again meanwhile."""
+        (False otherwise; False too, logged, when the store refuses the record, too large
+        say: the case stays marked). ``settled``: the rows are written as of the mark
+        read, so the mark is cleared (or moved to ``next_at``, when a row will turn
+        overdue) unless the case was marked again meanwhile."""
 
     def mark_sheet_dirty(self, case_ids: Iterable[str], now: datetime) -> None: ...
 
@@ -444,6 +466,10 @@ class RowOutcome:
     note: str = ""
     case: Case | None = None  # the case after the edit (applied)
     held: dict[str, str] = field(default_factory=dict)
+    # Set when the edit changed the case: the editable cells as the row showed them, and
+    # the version the row showed (the row reads as unchanged from then on).
+    typed: dict[str, str] = field(default_factory=dict)
+    row_version: int | None = None
 
 
 def _when_text(desk: SheetDesk) -> str:
@@ -468,6 +494,8 @@ _NOTES: dict[Language, dict[str, str]] = {
                      "again",
         "inexact": "{columns}: the number lost digits (the cell was not formatted as text); "
                    "type it again in this column, which is now text",
+        "too_long": "{columns}: longer than {limit} characters, too long to keep until the "
+                    "rest of the row is filled in; type a shorter text",
     },
     Language.ZH: {
         "no_editor": "无法确认修改人：表格没有记录是谁修改的。在 Google 表格中请用公司的 Google "
@@ -482,6 +510,8 @@ _NOTES: dict[Language, dict[str, str]] = {
                      "内容（第 {version} 版），请重新输入",
         "inexact": "{columns}：数字丢失了位数（单元格不是文本格式）；此列现为文本格式，"
                    "请重新输入",
+        "too_long": "{columns}：超过 {limit} 个字符，太长，无法保留到整行填完；请输入较短的"
+                    "内容",
     },
 }
 
@@ -527,7 +557,7 @@ def _reason(error: ActionRefused, language: Language, view: View, case: Case) ->
         category = _note(language, "bad_value",
                          columns=_columns_of(view, fields, language) or "—")
     else:
-        category = _note(language, "not_now", status=case.status.value)
+        category = _note(language, "not_now", status=_word(language, case.status.value))
     detail = "; ".join(f"{e.get('field', '')}: {e.get('message', '')}" for e in error.errors)
     detail = f"{error.reason} ({detail})" if detail else error.reason
     separator = "：" if language is Language.ZH else ": "
@@ -563,15 +593,17 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
         # A version the mirror no longer remembers (or a version cell changed by hand):
         # what the person changed cannot be told. Rewritten as it is now; a row that
         # differs from both the case and the last write gets a note.
-        if typed in (now_cells, {k: entry.shown.get(k, "") for k in typed}):
+        if typed == now_cells or _kept_cells(typed) == {
+                k: entry.shown.get(k, "") for k in typed}:
             return RowOutcome("unchanged")
         person = {k: v for k, v in typed.items() if v != now_cells[k]}
     else:
-        person = {k: v for k, v in typed.items() if v != base.get(k, "")}
+        # The record keeps a long cell as its beginning and a hash (``kept``).
+        person = {k: v for k, v in typed.items() if kept(v) != base.get(k, "")}
     if not person:
         return RowOutcome("unchanged")
     meanwhile = set() if base is None else {
-        k for k in person if base.get(k, "") != now_cells[k]}
+        k for k in person if base.get(k, "") != kept(now_cells[k])}
     # Typed what the case already says: nothing to do for that column.
     conflict = sorted(k for k in meanwhile if person[k] != now_cells[k])
     edited = {k: v for k, v in person.items() if k not in meanwhile}
@@ -613,6 +645,11 @@ def take_row_edit(desk: SheetDesk, row: SheetRow, entry: MirrorEntry | None,
     except EditPending:
         held = {column.key: row.cells[column.key] for column in view.editable
                 if column.typed_input and row.cells.get(column.key)}
+        too_long = [k for k, v in held.items() if len(v) > CELL_CAP]
+        if too_long:  # kept in the row's record until the outcome comes: capped
+            return _refusal(desk, language, "too_long", limit=f"{CELL_CAP:,}",
+                            columns=", ".join(view.column(k).header(language)
+                                              for k in too_long))
         return RowOutcome("pending", note_text(language, "waiting"), held=held)
     except EditRefused as refused:
         return _refusal(desk, language, refused.note, **refused.values)
@@ -714,23 +751,32 @@ def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry
                outcomes: Mapping[str, RowOutcome]) -> _CaseRows:
     """The rows of a case (none if it is gone) and its mirror after writing them: a note
     stays while the case is at the version it was written for; typed input waiting for
-    another column stays too; a refusal or a wait just found sets them. Each entry keeps
-    what the row showed at its last few versions (the base of a later stale edit)."""
+    another column (a comment typed before the call's outcome) stays as long as the row
+    does, whatever else changes the case, and its note with it; a refusal or a wait just
+    found sets them. Each entry keeps what the row showed at its last few versions (the
+    base of a later stale edit)."""
     desired = desk.rows_of(case) if case is not None else {}
     entries = {}
     for row_id, row in desired.items():
         view = VIEWS_BY_NAME[row.view]
-        cells = {column.key: row.cells.get(column.key, "") for column in view.editable}
+        cells = _kept_cells(
+            {column.key: row.cells.get(column.key, "") for column in view.editable})
         previous = old.get(row_id)
         outcome = outcomes.get(row_id)
         note, held = "", {}
         if outcome is not None and outcome.status in ("refused", "pending"):
             note, held = outcome.note, outcome.held
+        elif outcome is not None and outcome.status == "applied":
+            pass  # what was typed went in: nothing waits any more
         elif previous is not None and previous.version == row.version:
+            note, held = previous.note, previous.held
+        elif previous is not None and previous.held:
+            # The same row (the same pending call): what was typed still waits for the
+            # rest of the row, though the case changed meanwhile.
             note, held = previous.note, previous.held
         seen = dict(previous.seen) if previous is not None else {}
         if previous is not None:
-            seen.setdefault(previous.version, previous.shown)
+            seen[previous.version] = previous.shown
         seen[row.version] = {**cells, **held}
         seen = {version: seen[version] for version in sorted(seen)[-RING:]}
         digest = row_digest(view, view.row_cells(row, note, held))
@@ -862,8 +908,11 @@ def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | Non
         cases = desk.store.get_cases(dirty)
         # Outcomes of an earlier plan stand (its notes, its applied edits): what it
         # applied now shows as unchanged in the sheet or the case.
-        for case_id, taken in _take_edits_in(desk, plan, dirty, cases).items():
+        taken_now = _take_edits_in(desk, plan, dirty, cases)
+        for case_id, taken in taken_now.items():
             outcomes.setdefault(case_id, {}).update(taken)
+        # Whatever becomes of the write, the edits just applied are not taken in again.
+        _remember_taken(desk, dirty, taken_now)
         rows = {case_id: _case_rows(desk, cases.get(case_id), mirror.entries,
                                     outcomes.get(case_id, {}))
                 for case_id, mirror in dirty.items()}
@@ -921,7 +970,45 @@ def _take_edits_in(desk: SheetDesk, plan: _Plan, mirrors: Mapping[str, Mirror],
             outcomes.setdefault(row.case_id, {})[row.row_id] = outcome
             if outcome.case is not None:
                 cases[row.case_id] = outcome.case
+                outcome.typed = {c.key: row.cells.get(c.key, "") for c in view.editable}
+                outcome.row_version = row.version
     return outcomes
+
+
+def _remember_taken(desk: SheetDesk, mirrors: dict[str, Mirror],
+                    outcomes: Mapping[str, Mapping[str, RowOutcome]]) -> None:
+    """Before the rows are written: record that each row whose edit changed the case
+    showed what was typed at the version it showed, so that row reads as unchanged from
+    now on. The write may fail without being applied (the row still shows the typed
+    ``add note`` or ``do``): the next plan, in this sync or the next, must not take the
+    same edit in again. Saved to the store, and kept in ``mirrors`` for a re-plan."""
+    for case_id, taken in outcomes.items():
+        mirror = mirrors.get(case_id)
+        if mirror is None:
+            continue
+        entries = dict(mirror.entries)
+        for row_id, outcome in taken.items():
+            entry = entries.get(row_id)
+            version = outcome.row_version
+            if outcome.case is None or entry is None or version is None:
+                continue
+            typed = _kept_cells(outcome.typed)
+            if entry.shown_at(version) == typed:
+                continue  # already remembered (an earlier plan of this sync)
+            seen = {**entry.seen, version: typed}
+            seen = {v: seen[v] for v in sorted(seen)[-RING:]}
+            if version == entry.version:
+                entry = replace(entry, cells=typed, held={}, seen=seen)
+            else:
+                entry = replace(entry, seen=seen)
+            entries[row_id] = entry
+        if entries == mirror.entries:
+            continue
+        saved = desk.store.save_sheet_mirror(mirror, entries, False, None)
+        # Not saved (written meanwhile by someone else): kept for this sync's re-plans;
+        # the final save fails the same way and marks the case for the next sync.
+        mirrors[case_id] = Mirror(case_id, entries, mirror.rev + 1 if saved else mirror.rev,
+                                  mirror.marker)
 
 
 def _suspects(tabs: Mapping[str, ParsedTab], mirrors: Mapping[str, Mirror], *,
@@ -939,7 +1026,7 @@ def _suspects(tabs: Mapping[str, ParsedTab], mirrors: Mapping[str, Mirror], *,
                     suspects.add(rows[0].case_id)  # a row the store did not write, or a copy
                 continue
             shown = entry.shown
-            if any(rows[0].cells.get(c.key, "") != shown.get(c.key, "")
+            if any(kept(rows[0].cells.get(c.key, "")) != shown.get(c.key, "")
                    for c in tab.view.editable):
                 suspects.add(rows[0].case_id)  # an edit
             elif (not edits_only and entry.digest
@@ -991,6 +1078,8 @@ def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
     plan = _Plan(tabs)
     outcomes = _take_edits_in(desk, plan, mirrors, cases, editor)
     _count(report, outcomes)
+    # Whatever becomes of the write, the edits just applied are not taken in again.
+    _remember_taken(desk, mirrors, outcomes)
     rows = {case_id: _case_rows(desk, cases.get(case_id), mirrors[case_id].entries, taken)
             for case_id, taken in outcomes.items()}
     # Only the edited rows of this tab are written back: the other tabs follow at the next

@@ -1,6 +1,7 @@
 """Staff edits in the sheet (Cases owner and notes, Refunds method and reference), API
 actions and syncs, interleaved at random — with a 429 storm, 5xx storms, writes applied
-whose answer was lost, and lost webhooks — end with the sheet and the store agreeing,
+whose answer was lost, writes failing unapplied right after a note was taken in, and lost
+webhooks — end with the sheet and the store agreeing,
 every accepted API change kept unless a later change made on top of it replaced it, and
 nothing typed in the sheet reaching a case unvalidated.
 
@@ -76,7 +77,8 @@ def test_random_interleavings_end_with_sheet_and_store_agreeing(
     references: set[tuple[str, str]] = set()  # (case id, refund reference typed)
     for step_number in range(22):
         step = rng.choice(["api", "api", "edit", "edit", "bad_edit", "note", "refund",
-                           "sync", "reconcile", "storm", "lost_answer", "new"])
+                           "sync", "reconcile", "storm", "lost_answer", "new",
+                           "note_write_fails"])
         case = rng.choice(cases)
         if step == "api":
             current = bootstrap.case_store().get_case(case["case_id"])
@@ -130,6 +132,29 @@ def test_random_interleavings_end_with_sheet_and_store_agreeing(
         elif step == "storm":
             fake.fail_next(rng.randint(1, 12), status=rng.choice([429, 500, 503]))
             sheets.sync(desk())
+        elif step == "note_write_fails":
+            # A note typed, taken in, then the write fails without being applied (a 5xx,
+            # or 429s until the retries give up): the note must not go in again.
+            if case["case_number"] not in by_case(fake, sheet_id, "Cases"):
+                continue
+            editor = f"{rng.choice(['kim', 'lee'])}@example.com"
+            text = f"note {step_number}"
+            row, _ = type_cells(fake, sheet_id, "Cases", case["case_number"],
+                                {"add_note": text}, editor)
+            notes.add((case["case_id"], text))
+            fake.fail_next(rng.choice([1, 2, 3, 20]), status=rng.choice([429, 500, 503]),
+                           kinds="writes")
+            how = rng.choice(["webhook", "sync", "reconcile"])
+            if how == "webhook":
+                answer = post_edit(client, sheet_id, "Cases", row, editor)
+                assert answer.status_code in (200, 503), answer.body
+            else:
+                getattr(sheets, how)(desk())
+            fake.clear_faults()
+            sheets.reconcile(desk())
+            history = bootstrap.case_store().case_history(case["case_id"])
+            assert sum(1 for e in history if e.action == "add_note"
+                       and (e.details or {}).get("text") == text) <= 1, text
         elif step == "lost_answer":
             # The write is applied, then its answer is lost: never resent as it was.
             fake.fail_next(rng.randint(1, 2), status=rng.choice([500, 503]), kinds="writes",
@@ -178,7 +203,10 @@ def test_random_interleavings_end_with_sheet_and_store_agreeing(
         # Notes and refund references from the sheet are ones typed, each taken once.
         added = [(e.details or {}).get("text") for e in history if e.action == "add_note"
                  and e.actor in ("staff:kim", "staff:lee")]
-        assert len(added) == len(set(added))
+        assert len(added) == len(set(added)), added
+        for noted_id, text in notes:
+            if noted_id == case_id:
+                assert added.count(text) <= 1, text
         assert all((case_id, text) in notes for text in added)
         posted = [(e.details or {}).get("reference") for e in history
                   if e.action == "post_refund"]

@@ -510,7 +510,8 @@ def test_a_refused_action_is_explained_in_chinese_before_the_detail(
     type_into(workbook, "Cases", receipt["case_number"], "操作", "resolve")
     assert reconcile().edits_refused == 1
     note = tab(workbook, "Cases")[0]["sync note"]
-    assert "案件当前状态" in note and "不允许此操作" in note
+    # The status as staff call it, never its identifier.
+    assert "案件当前状态（新建）不允许此操作" in note and "（new）" not in note
 
 
 # -- 8. rebuilding one tab takes pending edits in first ----------------------------------------
