@@ -271,15 +271,18 @@ class GoogleSheet:
 
     def _batches(self, requests_: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One batch, or several when one would pass the payload limit."""
+        # The body is {"requests": [r1, r2, …]} as json.dumps writes it: the envelope, and
+        # ", " between requests (counted generously: a body over the limit is refused).
+        envelope, separator = 64, 2
         batches: list[list[dict[str, Any]]] = [[]]
-        size = 20
+        size = envelope
         for request in requests_:
             # A single append larger than the limit is split into several appends.
             for part in self._split(request):
-                length = len(json.dumps(part).encode()) + 1
+                length = len(json.dumps(part).encode()) + separator
                 if batches[-1] and size + length > self._max_payload:
                     batches.append([])
-                    size = 20
+                    size = envelope
                 batches[-1].append(part)
                 size += length
         return [{"requests": batch} for batch in batches if batch]
