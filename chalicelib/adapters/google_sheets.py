@@ -125,7 +125,7 @@ class GoogleSheet:
         self._http: HTTPClient | None = None
         self._attempts = attempts
         self._max_wait = max_wait
-        self._sleep = sleep or pause
+        self._sleep = sleep  # default: ``pause``, looked up when called
         self._max_payload = max_payload
         self._metadata: dict[str, Any] | None = None
         self.requests = 0
@@ -154,7 +154,7 @@ class GoogleSheet:
             retry=retry_if_exception(retry),
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential_jitter(initial=1, max=self._max_wait),
-            sleep=self._sleep,
+            sleep=self.pause,
             reraise=False,
             before_sleep=lambda state: logger.warning(
                 "Google Sheets %s: %s; trying again", what, state.outcome.exception()
@@ -171,6 +171,10 @@ class GoogleSheet:
             raise SheetUnavailable(f"{what}: {error}") from error
         except GoogleAuthError as error:
             raise SheetUnavailable(f"{what}: {error}") from error
+
+    def pause(self, seconds: float) -> None:
+        """Wait as the retries wait (the ``sleep`` given, else ``pause``)."""
+        (self._sleep or pause)(seconds)
 
     def _sheets(self, refresh: bool = False) -> dict[str, dict[str, Any]]:
         """The tabs by title, with their id, size, protections and formats (cached)."""

@@ -8,13 +8,15 @@ its own transaction (DynamoCaseStore._sheet_dirty_mark); a sync clears it, or mo
 the moment a row will turn overdue. Cases with rows in the sheet are on gsi2 (SHEETROWS).
 Each row's record keeps the editable cells shown at its last few versions and a hash of
 its read-only cells as written (services/sheets.MirrorEntry). One SHEETS/STATE item keeps
-what concerns the sheet as a whole: the hash of the staff list its dropdowns offer.
+what concerns the sheet as a whole: the hash of the staff list its dropdowns offer. One
+SHEETS/LEASE item, while a run reads and writes the sheet: who holds it, and until when.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +38,7 @@ from chalicelib.services.sheets import Mirror, MirrorEntry
 logger = logging.getLogger(__name__)
 MIRRORED = "SHEETROWS"
 STATE_KEY = {"PK": {"S": "SHEETS"}, "SK": {"S": "STATE"}}  # the sheet as a whole
+LEASE_KEY = {"PK": {"S": "SHEETS"}, "SK": {"S": "LEASE"}}  # one writer at a time
 _BATCH = 100  # BatchGetItem's limit
 
 
@@ -213,3 +216,27 @@ class DynamoSheetStore(DynamoCaseStore):
     def save_sheet_state(self, values: Mapping[str, str]) -> None:
         self.client.put_item(TableName=self.table_name, Item={
             **STATE_KEY, **to_item({"state": dict(values)})})
+
+    def take_sheet_lease(self, holder: str, now: datetime, until: datetime) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**LEASE_KEY, "holder": {"S": holder},
+                      "expires_at": {"N": str(int(until.timestamp()))}},
+                ConditionExpression=(
+                    "attribute_not_exists(PK) OR expires_at < :now OR holder = :holder"),
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))},
+                                           ":holder": {"S": holder}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_sheet_lease(self, holder: str) -> None:
+        # Not held by ``holder`` any more: it ran out and another run holds it now.
+        with suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.delete_item(
+                TableName=self.table_name, Key=LEASE_KEY,
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={":holder": {"S": holder}},
+            )

@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from chalicelib.domain.sheet_views import VIEWS_BY_NAME
 from chalicelib.services.sheets import SheetUnavailable, TabGrid, TabLayout, TabWrite
+
+
+def pause(seconds: float) -> None:
+    """How the service waits on this backend (looked up when called: tests record it)."""
+    time.sleep(seconds)
+
 
 _LOCKS: dict[Path, threading.Lock] = {}
 OVERDUE_FILL = PatternFill(start_color="FFFFD9D9", end_color="FFFFD9D9", fill_type="solid")
@@ -121,6 +128,9 @@ class WorkbookSheet:
                 if odd:
                     grid.inexact[number] = odd
         return grid
+
+    def pause(self, seconds: float) -> None:
+        pause(seconds)
 
     def write(self, writes: Sequence[TabWrite]) -> None:
         with self._lock:

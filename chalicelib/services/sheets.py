@@ -23,6 +23,12 @@ A write that fails without saying whether it was applied is never resent as it w
 are addressed by position): the views are read again and the write planned afresh. An
 edit taken in is recorded as the row's base before the write, so a write that fails
 without being applied never makes the same edit go in twice.
+
+One writer at a time: rows are addressed by the positions a read found, so a sync, a
+reconcile, a rebuild and the webhook each hold the sheet's lease (one store item, taken
+with a conditional put before the read, released after the write; it expires by itself
+when its holder dies). A schedule that finds the lease held does nothing (its marks stay);
+the webhook waits a little, then answers as when the sheet cannot be reached.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -42,6 +50,7 @@ from chalicelib.domain.policies import Policies
 from chalicelib.domain.sheet_views import (
     CASE_ID,
     EDITED_BY,
+    HIDDEN,
     ROW_KEY,
     VERSION,
     VIEWS,
@@ -149,6 +158,9 @@ class SheetBackend(Protocol):
 
     def write(self, writes: Sequence[TabWrite]) -> None:
         """Apply the writes in as few requests as the service allows (one batch)."""
+
+    def pause(self, seconds: float) -> None:
+        """Wait, as the backend's own retries wait (tests make it record the waits)."""
 
 
 # -- what the store keeps of the sheet ----------------------------------------------------------
@@ -268,6 +280,13 @@ class SheetStore(DeskStore, Protocol):
         offer, as a hash)."""
 
     def save_sheet_state(self, values: Mapping[str, str]) -> None: ...
+
+    def take_sheet_lease(self, holder: str, now: datetime, until: datetime) -> bool:
+        """Hold the sheet until ``until``: only if nobody holds it, its holder's lease ran
+        out before ``now``, or ``holder`` already holds it (a renewal). False otherwise."""
+
+    def release_sheet_lease(self, holder: str) -> None:
+        """Give the sheet up, if ``holder`` still holds it (else nothing happens)."""
 
 
 # -- reading rows -------------------------------------------------------------------------------
@@ -396,6 +415,7 @@ class SyncReport:
     edits_pending: int = 0
     requests: int = 0
     unavailable: bool = False
+    busy: bool = False  # another run held the sheet: nothing was read or written
     replans: int = 0  # writes that failed without saying whether they were applied
     notes: list[str] = field(default_factory=list)
 
@@ -405,7 +425,7 @@ class SyncReport:
             "rows_added": self.rows_added, "rows_removed": self.rows_removed,
             "edits_applied": self.edits_applied, "edits_refused": self.edits_refused,
             "edits_pending": self.edits_pending, "requests": self.requests,
-            "unavailable": self.unavailable, "replans": self.replans,
+            "unavailable": self.unavailable, "busy": self.busy, "replans": self.replans,
         }
 
 
@@ -496,6 +516,9 @@ _NOTES: dict[Language, dict[str, str]] = {
                    "type it again in this column, which is now text",
         "too_long": "{columns}: longer than {limit} characters, too long to keep until the "
                     "rest of the row is filled in; type a shorter text",
+        "held_dropped": "this call was recorded meanwhile (not from this row), so what was "
+                        "typed here waiting for the outcome was not saved: “{typed}”; add it "
+                        "as a note on the case if still needed",
     },
     Language.ZH: {
         "no_editor": "无法确认修改人：表格没有记录是谁修改的。在 Google 表格中请用公司的 Google "
@@ -512,6 +535,8 @@ _NOTES: dict[Language, dict[str, str]] = {
                    "请重新输入",
         "too_long": "{columns}：超过 {limit} 个字符，太长，无法保留到整行填完；请输入较短的"
                     "内容",
+        "held_dropped": "此次回访已在别处记录（不是在此行），此行等待结果时输入的内容未保存："
+                        "“{typed}”；如仍需要，请作为案件备注添加",
     },
 }
 
@@ -752,7 +777,8 @@ def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry
     """The rows of a case (none if it is gone) and its mirror after writing them: a note
     stays while the case is at the version it was written for; typed input waiting for
     another column (a comment typed before the call's outcome) stays as long as the row
-    does, whatever else changes the case, and its note with it; a refusal or a wait just
+    still waits for it, whatever else changes the case, and its note with it (once the
+    call is recorded some other way it is dropped, the note quoting it); a refusal or a wait just
     found sets them. Each entry keeps what the row showed at its last few versions (the
     base of a later stale edit)."""
     desired = desk.rows_of(case) if case is not None else {}
@@ -771,9 +797,16 @@ def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry
         elif previous is not None and previous.version == row.version:
             note, held = previous.note, previous.held
         elif previous is not None and previous.held:
-            # The same row (the same pending call): what was typed still waits for the
-            # rest of the row, though the case changed meanwhile.
-            note, held = previous.note, previous.held
+            if case is not None and _still_waits(view, case, row, previous.held):
+                # The same row (the same pending call): what was typed still waits for
+                # the rest of the row, though the case changed meanwhile.
+                note, held = previous.note, previous.held
+            else:
+                # The row can no longer take it (the call was recorded meanwhile, through
+                # the API): what was typed is dropped, and the note quotes it.
+                note = _not_saved(desk, desk.language, _note(
+                    desk.language, "held_dropped",
+                    typed=" / ".join(v for v in previous.held.values() if v))).note
         seen = dict(previous.seen) if previous is not None else {}
         if previous is not None:
             seen[previous.version] = previous.shown
@@ -783,6 +816,20 @@ def _case_rows(desk: SheetDesk, case: Case | None, old: Mapping[str, MirrorEntry
         entries[row_id] = MirrorEntry(cells=cells, version=row.version, note=note, held=held,
                                       seen=seen, digest=digest)
     return _CaseRows(desired, entries)
+
+
+def _still_waits(view: View, case: Case, row: Row, held: Mapping[str, str]) -> bool:
+    """Whether the row, with this typed input held, still waits for the rest of it (the
+    outcome of the call to make now); not once that call was recorded some other way."""
+    if view.edits is None:
+        return False
+    try:
+        view.edits(case, row.key, dict(held), {**row.cells, **held})
+    except EditPending:
+        return True
+    except EditRefused:
+        return False
+    return False
 
 
 def _reach(desk: SheetDesk, report: SyncReport, what: str, call: Callable[[], T]) -> T | None:
@@ -823,6 +870,34 @@ def _send(desk: SheetDesk, plan: _Plan, report: SyncReport) -> str:
         report.requests += desk.backend.requests - before
 
 
+def _to_lay_out(tab: ParsedTab) -> bool:
+    """A tab that is there but whose header lost a column: it is laid out again, empty."""
+    return tab.grid is not None and not tab.laid_out
+
+
+def _readable(tabs: Mapping[str, ParsedTab]) -> dict[str, ParsedTab]:
+    """The tabs whose edits can be read: a tab to lay out again only if its header still
+    names every editable column and the hidden ones (else an edit cannot be told from a
+    lost column, and its rows are left out: they are written again from the store)."""
+    readable = dict(tabs)
+    for name, tab in tabs.items():
+        needed = {column.key for column in tab.view.editable} | set(HIDDEN)
+        if _to_lay_out(tab) and not needed <= tab.columns.keys():
+            readable[name] = ParsedTab(tab.view, tab.grid, tab.columns, [])
+    return readable
+
+
+def _join_tabs_to_lay_out(desk: SheetDesk, tabs: Mapping[str, ParsedTab],
+                          dirty: dict[str, Mirror]) -> None:
+    """Every case with a row in a tab about to be laid out again joins this sync, so that
+    what was typed in its rows is taken in before the tab is emptied."""
+    shown = {row.case_id for tab in tabs.values() if _to_lay_out(tab)
+             for row in tab.rows if row.case_id and row.case_id not in dirty}
+    if shown:
+        found = desk.store.sheet_mirrors(sorted(shown))
+        dirty.update({case_id: mirror for case_id, mirror in found.items()})
+
+
 def _layouts(desk: SheetDesk, plan: _Plan) -> bool:
     """Set up any tab that is missing, or whose header lost a column (its rows cannot be
     trusted: it is emptied and every row written again). True if a tab was laid out."""
@@ -857,6 +932,16 @@ def _dropdowns(desk: SheetDesk, plan: _Plan, staff: str, laid_for: str | None) -
     return True
 
 
+def replan_wait(attempt: int) -> float:
+    """Seconds to wait before re-planning after the ``attempt``-th (0-based) write that
+    may or may not have been applied: 1, 2, 4, … (at most ``REPLAN_MAX_WAIT``) plus up to
+    a second of jitter, as the adapter's retries wait (tenacity's wait_exponential_jitter)."""
+    return min(REPLAN_MAX_WAIT, 2.0 ** attempt) + random.uniform(0, 1)
+
+
+REPLAN_MAX_WAIT = 8.0
+
+
 def _restore_counts(report: SyncReport, counts: tuple[int, int, int]) -> None:
     report.rows_written, report.rows_added, report.rows_removed = counts
 
@@ -873,16 +958,71 @@ def _count(report: SyncReport, outcomes: Mapping[str, Mapping[str, RowOutcome]])
                 report.notes.append(f"{row_id}: {outcome.note}")
 
 
-def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | None = None,
-         also: Iterable[str] = (), report: SyncReport | None = None,
-         attempts: int = 3) -> SyncReport:
+# -- one writer at a time -----------------------------------------------------------------------
+
+# How long each run holds the sheet: longer than its function may run (.chalice/config.json:
+# sync_sheets 120 s, reconcile_sheets 300 s, the API's 30 s), so a lease runs out by itself
+# only when its holder died. A rebuild renews its lease before each batch.
+SYNC_LEASE = 150
+RECONCILE_LEASE = 330
+EDIT_LEASE = 45
+REBUILD_LEASE = 330
+# The webhook waits this long (then this long again) for a run holding the sheet to finish.
+EDIT_LEASE_WAITS = (2.0, 4.0)
+
+
+class SheetBusy(SheetUnavailable):
+    """Another run (a sync, a reconcile, a rebuild, the webhook) holds the sheet."""
+
+
+def _take_lease(desk: SheetDesk, seconds: int, report: SyncReport,
+                waits: Sequence[float] = ()) -> str | None:
+    """Hold the sheet for ``seconds``: the holder's id, or None (``report.busy``) when
+    another run holds it, after waiting ``waits`` (with the backend's pause) between
+    tries."""
+    holder = uuid.uuid4().hex
+    until = desk.now + timedelta(seconds=seconds)
+    for wait in (*waits, None):
+        if desk.store.take_sheet_lease(holder, desk.now, until):
+            return holder
+        if wait is not None:
+            desk.backend.pause(wait)
+    logger.warning("the sheet is held by another run: nothing read or written")
+    report.busy = True
+    return None
+
+
+def _renew_lease(desk: SheetDesk, holder: str, seconds: int) -> None:
+    """Hold the sheet ``seconds`` more (a long rebuild); SheetBusy if another run took it
+    over meanwhile (this one was too slow)."""
+    now = max(desk.now, datetime.now(UTC))
+    if not desk.store.take_sheet_lease(holder, now, now + timedelta(seconds=seconds)):
+        raise SheetBusy("another run took the sheet over")
+
+
+def sync(desk: SheetDesk, *, limit: int = 2000, attempts: int = 3) -> SyncReport:
+    """Write every dirty case's rows (see ``_sync``), holding the sheet's lease; when
+    another run holds it, nothing is done (``busy``): the marks stay for the next sync."""
+    report = SyncReport()
+    holder = _take_lease(desk, SYNC_LEASE, report)
+    if holder is None:
+        return report
+    try:
+        return _sync(desk, limit=limit, report=report, attempts=attempts)
+    finally:
+        desk.store.release_sheet_lease(holder)
+
+
+def _sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | None = None,
+          also: Iterable[str] = (), report: SyncReport | None = None,
+          attempts: int = 3) -> SyncReport:
     """Write every dirty case's rows (and ``also`` these cases'), taking in first any edit
     typed in those rows that has not reached the store yet.
 
     Rows are written where the read found them. When a write fails without saying whether
     it was applied, it is not sent again: the views are read again and the write planned
-    afresh from what they show (at most ``attempts`` plans), so a lost answer never
-    deletes or duplicates a row."""
+    afresh from what they show (at most ``attempts`` plans, waiting ``replan_wait``
+    between them), so a lost answer never deletes or duplicates a row."""
     report = report or SyncReport()
     dirty = {mirror.case_id: mirror for mirror in desk.store.dirty_sheet_mirrors(desk.now, limit)}
     extra = [case_id for case_id in also if case_id not in dirty]
@@ -902,13 +1042,15 @@ def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | Non
                 _count(report, outcomes)
                 return report
         counts = (report.rows_written, report.rows_added, report.rows_removed)
+        _join_tabs_to_lay_out(desk, tabs, dirty)
+        cases = desk.store.get_cases(dirty)
+        # Outcomes of an earlier plan stand (its notes, its applied edits): what it
+        # applied now shows as unchanged in the sheet or the case. Taken in before any tab
+        # is laid out again (emptied), from the rows as they were read.
+        taken_now = _take_edits_in(desk, _Plan(_readable(tabs)), dirty, cases)
         plan = _Plan(dict(tabs))
         laid_out = _layouts(desk, plan)
         relaid = _dropdowns(desk, plan, staff, laid_for) or laid_out
-        cases = desk.store.get_cases(dirty)
-        # Outcomes of an earlier plan stand (its notes, its applied edits): what it
-        # applied now shows as unchanged in the sheet or the case.
-        taken_now = _take_edits_in(desk, plan, dirty, cases)
         for case_id, taken in taken_now.items():
             outcomes.setdefault(case_id, {}).update(taken)
         # Whatever becomes of the write, the edits just applied are not taken in again.
@@ -932,6 +1074,8 @@ def sync(desk: SheetDesk, *, limit: int = 2000, tabs: dict[str, ParsedTab] | Non
             _count(report, outcomes)
             desk.store.mark_sheet_dirty(outcomes, desk.now)
             return report
+        # A 5xx is Google in trouble: give it time before reading and planning again.
+        desk.backend.pause(replan_wait(attempt))
     _count(report, outcomes)
     if relaid:
         desk.store.save_sheet_state({"staff": staff})
@@ -1043,25 +1187,47 @@ def _suspects(tabs: Mapping[str, ParsedTab], mirrors: Mapping[str, Mirror], *,
 def reconcile(desk: SheetDesk, *, limit: int = 2000) -> SyncReport:
     """Read every view once, take in the edits no webhook brought, put back rows staff
     deleted and cells of read-only columns staff changed, and write what is dirty: the
-    scheduled safety net behind the webhook."""
+    scheduled safety net behind the webhook. Holds the sheet's lease (``busy`` when
+    another run holds it: nothing is done)."""
     report = SyncReport()
-    tabs = _reach(desk, report, "reading the views", desk.read_all)
-    if tabs is None:
+    holder = _take_lease(desk, RECONCILE_LEASE, report)
+    if holder is None:
         return report
-    in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
-    mirrors = desk.store.sheet_mirrors(in_sheet | set(desk.store.mirrored_case_ids()))
-    suspects = _suspects(tabs, mirrors)
-    return sync(desk, limit=limit, tabs=tabs, also=sorted(suspects), report=report)
+    try:
+        tabs = _reach(desk, report, "reading the views", desk.read_all)
+        if tabs is None:
+            return report
+        in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
+        mirrors = desk.store.sheet_mirrors(in_sheet | set(desk.store.mirrored_case_ids()))
+        suspects = _suspects(tabs, mirrors)
+        return _sync(desk, limit=limit, tabs=tabs, also=sorted(suspects), report=report)
+    finally:
+        desk.store.release_sheet_lease(holder)
 
 
 def take_edits(desk: SheetDesk, title: str, numbers: Sequence[int], editor: str
                ) -> SyncReport:
     """The Apps Script's webhook: these rows of this tab were just edited by ``editor``.
-    Re-read them, apply or refuse each, and write the outcome back at once."""
+    Re-read them, apply or refuse each, and write the outcome back at once. Holds the
+    sheet's lease; when another run keeps it past a short wait, nothing is read
+    (``busy`` and ``unavailable``): the reconcile takes the edit in."""
     report = SyncReport()
     view = VIEWS_BY_NAME.get(title)
     if view is None or not numbers:
         return report
+    holder = _take_lease(desk, EDIT_LEASE, report, EDIT_LEASE_WAITS)
+    if holder is None:
+        report.unavailable = True
+        return report
+    try:
+        return _take_edits(desk, view, numbers, editor, report)
+    finally:
+        desk.store.release_sheet_lease(holder)
+
+
+def _take_edits(desk: SheetDesk, view: View, numbers: Sequence[int], editor: str,
+                report: SyncReport) -> SyncReport:
+    title = view.name
     grid = _reach(desk, report, "reading edited rows (the reconcile will take them)",
                   lambda: desk.backend.read_rows(title, sorted(set(numbers))))
     if grid is None:
@@ -1121,16 +1287,29 @@ def rebuild(desk: SheetDesk, case_ids: Sequence[str],
     """Lay the tabs (``views``: these only; default all) out afresh (header, dropdowns,
     protections, highlighting), empty them, and write the rows of these cases, ``batch``
     cases per write. Edits typed in the sheet and not taken in yet are taken in first
-    (a rebuild must not wipe them)."""
-    chosen = tuple(VIEWS_BY_NAME[name] for name in views) if views else VIEWS
+    (a rebuild must not wipe them). Holds the sheet's lease (SheetBusy when
+    another run holds it)."""
     report = SyncReport()
+    holder = _take_lease(desk, REBUILD_LEASE, report)
+    if holder is None:
+        raise SheetBusy("another sync is writing the sheet: try again in a minute")
+    try:
+        return _rebuild(desk, holder, case_ids, report, progress, batch, views)
+    finally:
+        desk.store.release_sheet_lease(holder)
+
+
+def _rebuild(desk: SheetDesk, holder: str, case_ids: Sequence[str], report: SyncReport,
+             progress: Callable[[int], object] | None, batch: int,
+             views: Sequence[str] | None) -> SyncReport:
+    chosen = tuple(VIEWS_BY_NAME[name] for name in views) if views else VIEWS
     tabs = _reach(desk, report, "reading the views", desk.read_all)
     if tabs is None:
         raise SheetUnavailable("the sheet could not be read")
     in_sheet = {row.case_id for tab in tabs.values() for row in tab.rows if row.case_id}
     edited = _suspects(tabs, desk.store.sheet_mirrors(in_sheet), edits_only=True)
     if edited:
-        taken = sync(desk, limit=0, tabs=tabs, also=sorted(edited))
+        taken = _sync(desk, limit=0, tabs=tabs, also=sorted(edited))
         report.edits_applied, report.edits_refused = taken.edits_applied, taken.edits_refused
         report.edits_pending, report.notes = taken.edits_pending, taken.notes
         report.requests += taken.requests
@@ -1150,6 +1329,7 @@ def rebuild(desk: SheetDesk, case_ids: Sequence[str],
         desk.store.mark_sheet_dirty(desk.store.mirrored_case_ids(), desk.now)
     names = {view.name for view in chosen}
     for start in range(0, len(case_ids), batch):
+        _renew_lease(desk, holder, REBUILD_LEASE)
         chunk = case_ids[start:start + batch]
         cases = desk.store.get_cases(chunk)
         mirrors = desk.store.sheet_mirrors(chunk)

@@ -85,6 +85,9 @@ def sheet_edits() -> Response:
     except (ClientError, BotoCoreError, WriteConflict) as error:
         sheets.log.exception("storage unavailable: %s", error)
         return _errors(503, UNAVAILABLE)
+    if report.busy:
+        return _errors(503, [{"field": "", "message": "another sync is writing the sheet; "
+                              "the next reconcile takes the edit in"}])
     if report.unavailable:
         return _errors(503, [{"field": "", "message": "the sheet could not be read; "
                               "the next reconcile takes the edit in"}])

@@ -149,6 +149,37 @@ def test_a_comment_typed_before_the_outcome_survives_a_change_to_the_case(
     assert call["outcome"] == "satisfied" and call["note"] == "asked about the warranty"
 
 
+def test_a_comment_waiting_for_a_call_recorded_through_the_api_is_dropped_with_a_note(
+    workbook_desk: tuple[Desk, Path]
+) -> None:
+    desk_, path = workbook_desk
+    case = resolved_case(desk_)
+    when = FIRST_CALL_DUE + timedelta(hours=1)
+    with desk_.moment(when):
+        sync()
+        type_into(path, "Follow-ups", case.case_number, "备注/问题", "asked about the warranty")
+        assert reconcile().edits_pending == 1
+        assert tab(path, "Follow-ups")[0]["sync note"] == "等待填写回访结果"
+    # Meanwhile a colleague records the call through the API (not from the sheet).
+    desk_.do(case, when + timedelta(minutes=5), "record_follow_up_call",
+             {"outcome": "satisfied"})
+    with desk_.moment(when + timedelta(minutes=10)):
+        sync()
+        row = tab(path, "Follow-ups")[0]
+        assert row["回访结果"] != "" and row["备注/问题"] == ""  # the comment is gone
+        assert "等待填写回访结果" not in row["sync note"]
+        assert "此次回访已在别处记录" in row["sync note"]
+        assert "asked about the warranty" in row["sync note"]  # quoted, to add by hand
+        mirror = bootstrap.sheet_store().sheet_mirrors([case.case_id])[case.case_id]
+        assert all(not entry.held for entry in mirror.entries.values())
+        # The next runs leave the row as it is: nothing is taken in or refused.
+        result = reconcile()
+        assert (result.edits_applied, result.edits_refused, result.edits_pending) == (0, 0, 0)
+        assert "asked about the warranty" in tab(path, "Follow-ups")[0]["sync note"]
+    call = calls_of(desk_, case)[0]
+    assert call["outcome"] == "satisfied" and not call.get("note")
+
+
 def test_a_comment_too_long_to_keep_is_refused_with_a_note_and_nothing_kept(
     workbook_desk: tuple[Desk, Path]
 ) -> None:
@@ -249,3 +280,53 @@ def test_a_long_note_is_taken_in_once_and_its_record_is_capped(
     assert sheets.reconcile(desk()).edits_applied == 0  # the long note reads as taken in
     assert notes_saying(receipt["case_id"], long_note) == 1
     assert by_case(fake, sheet_id, "Cases")[receipt["case_number"]]["add_note"] == ""
+
+
+# -- a tab laid out again takes in what was typed in it first -------------------------------
+
+
+def test_a_note_typed_in_a_tab_whose_header_lost_a_column_goes_in_before_it_is_laid_again(
+    client: Any, google: tuple[FakeGoogleSheets, str]
+) -> None:
+    fake, sheet_id = google
+    add("sue", Role.SUPERVISOR, "sue@example.com")
+    first, second = report(client), report(client)
+    sheets.sync(desk())
+    type_note(fake, sheet_id, second["case_number"], NOTE)  # and no webhook came
+    # Someone renames a read-only column's header: the tab must be laid out again.
+    customer = column_of(fake, sheet_id, "Cases", "customer")
+    fake.set_cell(sheet_id, "Cases", f"{customer}1", "who is this")
+
+    result = sheets.reconcile(desk())
+
+    assert result.edits_applied == 1
+    assert notes_saying(second["case_id"], NOTE) == 1
+    shown = by_case(fake, sheet_id, "Cases")
+    assert set(shown) >= {first["case_number"], second["case_number"]}
+    assert shown[second["case_number"]]["add_note"] == ""
+    sheets.sync(desk())
+    assert sheets.check(desk(), [first["case_id"], second["case_id"]]) == []
+    assert notes_saying(second["case_id"], NOTE) == 1
+
+
+def test_a_tab_that_lost_an_editable_column_is_laid_again_without_guessing_edits(
+    client: Any, google: tuple[FakeGoogleSheets, str]
+) -> None:
+    fake, sheet_id = google
+    sue = add("sue", Role.SUPERVISOR, "sue@example.com")
+    receipt = report(client)
+    from tests.integration.test_staff_api import act
+
+    assert act(client, sue, receipt["case_id"], "assign_owner", 1,
+               {"owner": "sue"}).status_code == 200
+    sheets.sync(desk())
+    owner = column_of(fake, sheet_id, "Cases", "owner")
+    fake.set_cell(sheet_id, "Cases", f"{owner}1", "")  # the owner column's header is gone
+
+    result = sheets.reconcile(desk())
+
+    assert (result.edits_applied, result.edits_refused) == (0, 0)  # no owner "cleared"
+    case = bootstrap.case_store().get_case(receipt["case_id"])
+    assert case is not None and case.owner == "sue"
+    sheets.sync(desk())
+    assert by_case(fake, sheet_id, "Cases")[receipt["case_number"]]["owner"] == "sue"

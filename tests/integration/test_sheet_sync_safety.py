@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from chalicelib import bootstrap
+from chalicelib.adapters import google_sheets
 from chalicelib.domain.staff import Role
 from chalicelib.services import sheets
 from tests.fakes.google_sheets import FakeGoogleSheets
@@ -232,6 +233,34 @@ def test_a_write_lost_before_it_was_applied_is_planned_again_and_written_once(
     sheets.sync(desk())
     ids = [r["case_id"] for r in (*receipts, new, later)]
     assert sheets.check(desk(), ids) == []
+
+
+def test_a_write_answered_5xx_is_planned_again_only_after_a_growing_wait(
+    client: Any, google: tuple[FakeGoogleSheets, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Google answering 5xx is Google in trouble: re-reading and re-writing at once would
+    only add to it. Each re-plan waits (1 s, then 2 s, plus jitter) before reading again."""
+    fake, sheet_id = google
+    receipts = [report(client, customer={"name": f"C{n}", "email": f"c{n}@example.com"})
+                for n in range(2)]
+    sheets.sync(desk())
+    new = report(client, customer={"name": "New", "email": "new@example.com"})
+    waits: list[tuple[float, int]] = []  # (seconds, requests made before the wait)
+    monkeypatch.setattr(google_sheets, "pause",
+                        lambda seconds: waits.append((seconds, len(fake.requests))))
+    fake.clear_log()
+    fake.fail_next(2, 500, "writes")  # not applied, twice
+    result = sheets.sync(desk())
+    assert not result.unavailable and result.replans == 2
+    assert len(waits) == 2
+    assert 1 <= waits[0][0] <= 2 and 2 <= waits[1][0] <= 3
+    kinds = [r.kind for r in fake.requests if r.kind != "token"]
+    assert kinds == ["values.batchGet", "batchUpdate"] * 3, kinds
+    for _, before in waits:  # each wait came after a failed write, before the next read
+        assert fake.requests[before - 1].kind == "batchUpdate"
+        assert fake.requests[before].kind == "values.batchGet"
+    assert new["case_number"] in by_case(fake, sheet_id, "Cases")
+    assert sheets.check(desk(), [r["case_id"] for r in (*receipts, new)]) == []
 
 
 def test_a_sort_between_read_and_write_is_repaired_by_the_next_reconcile(
