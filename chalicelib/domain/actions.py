@@ -124,10 +124,8 @@ class Context:
     promises: ShopPromises
     # The registered unit the case is about (field service), when there is one.
     unit: Unit | None = None
-    # The staff by id (their names), for actions that name a colleague (a technician).
-    staff_names: Mapping[str, str] = field(default_factory=dict)
-    # The staff's roles by id: a colleague named as the technician must be one.
-    staff_roles: Mapping[str, Role] = field(default_factory=dict)
+    # The active staff by id, for actions that name a colleague (a technician).
+    staff: Mapping[str, StaffMember] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

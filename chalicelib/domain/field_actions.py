@@ -145,28 +145,20 @@ class PartsNumberParams(BaseModel):
     number: int = Field(ge=1)
 
 
-class TurnDownParams(BaseModel):
-    model_config = _params
-    number: int = Field(ge=1)
+class TurnDownParams(PartsNumberParams):
     reason: str = Text
 
 
-class ShipPartsParams(BaseModel):
-    model_config = _params
-    number: int = Field(ge=1)
+class ShipPartsParams(PartsNumberParams):
     tracking_no: str = Short
     carrier: str | None = Field(default=None, max_length=100)
 
 
-class SettleParams(BaseModel):
-    model_config = _params
-    number: int = Field(ge=1)
+class SettleParams(PartsNumberParams):
     receipt_ref: str = Short
 
 
-class InspectOldPartParams(BaseModel):
-    model_config = _params
-    number: int = Field(ge=1)
+class InspectOldPartParams(PartsNumberParams):
     accepted: bool
     fault: InspectionFault | None = None
     note: str | None = Field(default=None, max_length=2000)
@@ -397,15 +389,13 @@ def _dispatch(case: Case, p: DispatchParams, ctx: Context) -> Outcome:
 def _technician(staff_id: str, param: str, ctx: Context) -> str:
     """The name of the technician ``staff_id`` (an active member of staff with the
     technician's role); refused on ``param`` otherwise."""
-    if staff_id not in ctx.staff_names:
+    member = ctx.staff.get(staff_id)
+    if member is None:
         raise refuse(f"there is no member of staff '{staff_id}'", param, "not a member of staff")
-    role = ctx.staff_roles.get(staff_id)
-    if role is not Role.TECHNICIAN:
-        raise refuse(
-            f"{ctx.staff_names[staff_id]} ({staff_id}) is not a technician "
-            f"(role: {role.value if role else 'unknown'})", param, "not a technician",
-        )
-    return ctx.staff_names[staff_id]
+    if member.role is not Role.TECHNICIAN:
+        raise refuse(f"{member.name} ({staff_id}) is not a technician "
+                     f"(role: {member.role.value})", param, "not a technician")
+    return member.name
 
 
 def _not_dispatched(case: Case) -> str | None:

@@ -859,11 +859,9 @@ def apply_action(
         checked = action.params.model_validate(params or {})
     except ValidationError as error:
         raise refused_parameters(error, "the parameters are not right") from None
-    active = [member for member in staff or () if member.active]
     context = Context(
         actor=actor, now=now, promises=promises, unit=unit,
-        staff_names={member.staff_id: member.name for member in active},
-        staff_roles={member.staff_id: member.role for member in active},
+        staff={member.staff_id: member for member in staff or () if member.active},
     )
     outcome = action.effect(case, checked, context)
     updates = dict(outcome.updates)

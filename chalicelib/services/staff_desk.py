@@ -228,10 +228,11 @@ def _keep_hour_reading(
         return
     if check.operating_hours is None:
         return
-    day = policies.calendar_for().local(now).date()
+    from chalicelib.services.units import company_today
+
     try:
         units.record_operating_hours(record.unit.serial_no, check.operating_hours, now,
-                                     actor.actor, on=day)
+                                     actor.actor, on=company_today(policies, now))
     except Exception:  # the reading is on the case: the unit can wait
         logger.warning("could not record the hour reading of unit %s", record.unit.serial_no,
                        exc_info=True)

@@ -118,12 +118,16 @@ def _json_object(limit: int = MAX_JSON_BYTES) -> dict[str, Any] | Response:
     return data
 
 
-def _version(data: dict[str, Any]) -> int | Response | None:
-    """The optional ``version`` the caller read (taken out of ``data``), or the 400."""
+def _change_body() -> tuple[dict[str, Any], int | None] | Response:
+    """A correction's or retirement's JSON object, and the optional ``version`` the caller
+    read (taken out of it); or the error answer."""
+    data = _json_object()
+    if isinstance(data, Response):
+        return data
     version = data.pop("version", None)
     if version is None or (isinstance(version, int) and not isinstance(version, bool)
                            and version >= 1):
-        return version
+        return data, version
     return _errors(400, [{"field": "version", "message": "the unit's version as read: a "
                           "whole number from 1"}])
 
@@ -159,12 +163,10 @@ def correct_unit(staff: Any, serial_no: str) -> Response:
     from chalicelib.services import units as registry
     from chalicelib.settings import get_policies
 
-    data = _json_object()
-    if isinstance(data, Response):
-        return data
-    version = _version(data)
-    if isinstance(version, Response):
-        return version
+    body = _change_body()
+    if isinstance(body, Response):
+        return body
+    data, version = body
     if not 0 < len(serial_no) <= 64:
         return _errors(404, [{"field": "serial_no", "message": "no such unit"}])
     return _unit_write(lambda: registry.update_unit(
@@ -183,12 +185,10 @@ def retire_unit(staff: Any, serial_no: str) -> Response:
     from chalicelib.services import units as registry
     from chalicelib.settings import get_policies
 
-    data = _json_object()
-    if isinstance(data, Response):
-        return data
-    version = _version(data)
-    if isinstance(version, Response):
-        return version
+    body = _change_body()
+    if isinstance(body, Response):
+        return body
+    data, version = body
     reason = data.pop("reason", None)
     problems = [{"field": name, "message": "unknown field"} for name in data]
     if not isinstance(reason, str) or not reason.strip():
