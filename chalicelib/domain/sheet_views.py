@@ -238,7 +238,8 @@ ROLE_LABELS: dict[Language, dict[str, str]] = {
 }
 
 
-def _word(language: Language, key: str, **values: str) -> str:
+def word(language: Language, key: str, **values: str) -> str:
+    """A value as people read it in ``language`` (a status, a deadline's name …)."""
     return _WORDS[language][key].format(**values)
 
 
@@ -261,7 +262,7 @@ def _who(actor: str | None) -> str:
 
 
 def _yes(flag: bool, language: Language) -> str:
-    return _word(language, "yes") if flag else ""
+    return word(language, "yes") if flag else ""
 
 
 # -- deadlines: every promise the case holds, and when each is breached ------------------------
@@ -281,17 +282,17 @@ class Deadline:
 
     def label(self, language: Language) -> str:
         if self.kind is None:
-            return _word(language, "manufacturer_due_back")
+            return word(language, "manufacturer_due_back")
         # A kind that has no label yet still reads as words, never as an identifier.
         label = TIMER_LABELS[language].get(self.kind) or self.kind.value.replace("_", " ")
         if self.call_number is not None:
-            return _word(language, "call_numbered", label=label, number=str(self.call_number))
+            return word(language, "call_numbered", label=label, number=str(self.call_number))
         if self.parts_number is not None:
-            return _word(language, "numbered", label=label, number=str(self.parts_number))
+            return word(language, "numbered", label=label, number=str(self.parts_number))
         if self.kind is TimerKind.MILESTONE:
             step = self.name.removeprefix(f"{TimerKind.MILESTONE.value}_")
             if step in Milestone._value2member_map_:
-                return _word(language, "milestone", label=label,
+                return word(language, "milestone", label=label,
                              milestone=MILESTONE_LABELS[language.value][Milestone(step)])
         return label
 
@@ -299,8 +300,8 @@ class Deadline:
         """Whom the reminder goes to: the case's owner (the service centre when nobody owns
         the case); a customer's question unanswered goes to the supervisors."""
         if self.kind is TimerKind.CUSTOMER_QUESTION:
-            return _word(language, "supervisors")
-        return case.owner or _word(language, "service_centre")
+            return word(language, "supervisors")
+        return case.owner or word(language, "service_centre")
 
 
 _MANUFACTURER_DUE_BACK = "manufacturer_due_back"
@@ -362,7 +363,7 @@ def _case_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language) ->
     cells = {
         "case_number": case.case_number,
         "kind": KIND_LABELS[language][case.kind],
-        "status": _word(language, case.status.value),
+        "status": word(language, case.status.value),
         "customer": case.customer.name,
         "phone": case.customer.phone or "",
         "product": case.product or "",
@@ -452,14 +453,14 @@ def _follow_up_rows(case: Case, now: datetime, zone: ZoneInfo, language: Languag
             "case_number": case.case_number,
             "customer": case.customer.name,
             "phone": case.customer.phone or "",
-            "language": _word(language, case.language.value),
+            "language": word(language, case.language.value),
             "product": case.product or "",
             "summary": _summary(case),
             "call": str(call.number),
             "due": _when(call.due_at, zone),
             "call_by": _when(call.window_ends_at, zone),
             "attempts": str(call.attempts),
-            "result": _word(language, call.outcome) if call.outcome else "",
+            "result": word(language, call.outcome) if call.outcome else "",
             # A pending call's note is the last unanswered try's.
             "said": call.note or "",
             "recorded": _when(call.recorded_at, zone),
@@ -556,26 +557,26 @@ def _verdict(request: PartsRequest) -> str:
 
 def _parts_state(request: PartsRequest, language: Language) -> str:
     if request.sale is not None:
-        return _word(language, "parts_sold")
+        return word(language, "parts_sold")
     if request.state == "awaiting_approval":
-        return _word(language, "parts_awaiting_approval")
+        return word(language, "parts_awaiting_approval")
     if request.state == "approved":
-        return _word(language, "parts_approved_local" if request.urgent_local
+        return word(language, "parts_approved_local" if request.urgent_local
                      else "parts_approved")
     if request.state == "turned_down":
-        return _word(language, "parts_turned_down", by=_who(request.turned_down_by))
-    sent = _word(language, f"parts_{request.state}")
+        return word(language, "parts_turned_down", by=_who(request.turned_down_by))
+    sent = word(language, f"parts_{request.state}")
     old = request.old_part
     if old is None:
         return sent
     if old.received_at is None:
-        return _word(language, "old_part_owed", state=sent)
+        return word(language, "old_part_owed", state=sent)
     if old.accepted is None:
-        return _word(language, "old_part_received")
+        return word(language, "old_part_received")
     if old.accepted:
-        return _word(language, "old_part_accepted")
-    fault = _word(language, old.fault) if old.fault else ""
-    return _word(language, "old_part_rejected", fault=fault)
+        return word(language, "old_part_accepted")
+    fault = word(language, old.fault) if old.fault else ""
+    return word(language, "old_part_rejected", fault=fault)
 
 
 def _parts_type(request: PartsRequest, language: Language) -> str:
@@ -583,7 +584,7 @@ def _parts_type(request: PartsRequest, language: Language) -> str:
              "beyond_warranty" if request.beyond_warranty else "warranty"]
     if request.urgent_local:
         kinds.append("urgent_local")
-    return ", ".join(_word(language, kind) for kind in kinds)
+    return ", ".join(word(language, kind) for kind in kinds)
 
 
 def _parts_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language) -> list[Row]:
@@ -599,7 +600,7 @@ def _parts_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language) -
         late = request.number in late_requests
         party = request.for_party or ""
         if party and request.for_party_kind is not None:
-            party = f"{party} ({_word(language, request.for_party_kind.value)})"
+            party = f"{party} ({word(language, request.for_party_kind.value)})"
         cells = {
             "case_number": case.case_number,
             "request": str(request.number),
@@ -609,7 +610,7 @@ def _parts_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language) -
             "amount": _money(request.amount),
             "state": _parts_state(request, language),
             "approved_by": "; ".join(
-                _word(language, "approval", role=ROLE_LABELS[language][approval.role.value],
+                word(language, "approval", role=ROLE_LABELS[language][approval.role.value],
                       by=_who(approval.by), at=_when(approval.at, zone))
                 for approval in request.approvals),
             "waiting_for": ", ".join(ROLE_LABELS[language][role.value]
@@ -624,8 +625,8 @@ def _parts_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language) -
             "old_part_check": _verdict(request),
             "inspected": f"{_when(old.inspected_at, zone)} {_who(old.inspected_by)}".strip()
             if old and old.inspected_at else "",
-            "sale": _word(language, "sale", amount=_money(sale.amount), to=sale.charged_to,
-                          reason=_word(language, sale.reason), at=_when(sale.at, zone))
+            "sale": word(language, "sale", amount=_money(sale.amount), to=sale.charged_to,
+                          reason=word(language, sale.reason), at=_when(sale.at, zone))
             if sale else "",
             "owner": case.owner or "",
             "overdue": _yes(late, language),
@@ -700,7 +701,7 @@ def _refund_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language) 
         "customer": case.customer.name,
         "order": case.order_ref or "",
         "amount": _money(refund.amount),
-        "state": _word(language, refund.state),
+        "state": word(language, refund.state),
         "request_by": _when(refund.request_due_at, zone) if refund.state == "to_request" else "",
         "post_by": _when(refund.post_due_at, zone),
         "posted_at": _when(refund.posted_at, zone),
@@ -757,9 +758,9 @@ def _overdue_rows(case: Case, now: datetime, zone: ZoneInfo, language: Language
             "case_number": case.case_number,
             "deadline": deadline.label(language),
             "due": _when(deadline.due_at, zone),
-            "owner": case.owner or _word(language, "service_centre"),
+            "owner": case.owner or word(language, "service_centre"),
             "reminded": deadline.reminded(case, language),
-            "status": _word(language, case.status.value),
+            "status": word(language, case.status.value),
             "kind": KIND_LABELS[language][case.kind],
             "customer": case.customer.name,
         }

@@ -13,7 +13,7 @@ from email.utils import make_msgid
 from email_validator import validate_email
 
 from chalicelib.domain.case import CaseKind, Language
-from chalicelib.domain.customer import customer_id_for
+from chalicelib.domain.customer import CustomerRecord, customer_id_for
 from chalicelib.domain.messages import (
     CASE_MESSAGES,
     EmailText,
@@ -120,15 +120,23 @@ def compose(
     return email
 
 
-def undeliverable_because(store: CaseStore, message: OutboxMessage) -> str | None:
+def undeliverable_because(
+    store: CaseStore, message: OutboxMessage, files: dict[str, CustomerRecord | None]
+) -> str | None:
     """Why a customer's e-mail is not to be sent: their address bounced for good or they
     complained (SES feedback marks the customer file; a new complaint from them with that
-    address clears the mark). Staff and report e-mails are always sent."""
+    address clears the mark). Staff and report e-mails are always sent. ``files``: the
+    customer files read so far in this run (each read once)."""
     template = message.template
-    if template in REMINDER_TEMPLATES or is_report_template(template):
-        return None
     to = message.payload.get("to")
-    record = store.get_customer(customer_id_for(to)) if isinstance(to, str) and to else None
+    if template in REMINDER_TEMPLATES or is_report_template(template) or not isinstance(
+        to, str
+    ) or not to:
+        return None
+    customer_id = customer_id_for(to)
+    if customer_id not in files:
+        files[customer_id] = store.get_customer(customer_id)
+    record = files[customer_id]
     mark = record.email_undeliverable if record else None
     if not mark:
         return None
@@ -159,6 +167,7 @@ def drain_outbox(
     attachment: Callable[[str], bytes] | None = None,
 ) -> DrainReport:
     sent = retried = failed = skipped = 0
+    files: dict[str, CustomerRecord | None] = {}
     for due in store.due_outbox(now, settings.outbox_batch_size):
         message = store.claim_outbox(due, now)
         if message is None:
@@ -170,7 +179,7 @@ def drain_outbox(
             store.outbox_retry(message, now, "too many attempts", None)
             failed += 1
             continue
-        if why_not := undeliverable_because(store, message):
+        if why_not := undeliverable_because(store, message, files):
             store.outbox_retry(message, now, why_not, None)  # recorded on the case, once
             failed += 1
             continue

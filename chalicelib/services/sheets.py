@@ -60,10 +60,10 @@ from chalicelib.domain.sheet_views import (
     Row,
     SheetAction,
     View,
-    _word,
     next_change_at,
     note_text,
     rows_for,
+    word,
 )
 from chalicelib.domain.staff import StaffMember
 from chalicelib.services.ports import WriteConflict
@@ -582,7 +582,7 @@ def _reason(error: ActionRefused, language: Language, view: View, case: Case) ->
         category = _note(language, "bad_value",
                          columns=_columns_of(view, fields, language) or "—")
     else:
-        category = _note(language, "not_now", status=_word(language, case.status.value))
+        category = _note(language, "not_now", status=word(language, case.status.value))
     detail = "; ".join(f"{e.get('field', '')}: {e.get('message', '')}" for e in error.errors)
     detail = f"{error.reason} ({detail})" if detail else error.reason
     separator = "：" if language is Language.ZH else ": "
